@@ -1,0 +1,80 @@
+# Two commands on a fresh Debian 12 machine (root): `make up` (sandbox on http://127.0.0.1:8080/) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV     := $(CURDIR)/.venv
+CACHE    := $(CURDIR)/.cache
+REPORTS  := $(CACHE)/reports
+RELEASE  ?= bookworm
+SANDBOX  := websocket-sandbox
+SANDBOX_PORT ?= 8080
+HOST_PACKAGES := podman runc debootstrap uidmap python3-venv python3-dev build-essential libssl-dev
+
+export PATH := $(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(CACHE)/containers.conf
+export ANSIBLE_FORCE_COLOR ?= 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help up test host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox
+
+help:
+	@echo "make up    - build the local sandbox container and deploy the bundle to it (http://127.0.0.1:$(SANDBOX_PORT)/)"
+	@echo "make test  - lint, app unit tests, molecule test"
+
+up: image sandbox converge
+	@echo "Sandbox ready: http://127.0.0.1:$(SANDBOX_PORT)/  (podman exec $(SANDBOX) systemctl restart websocket)"
+
+test: venv image
+	rm -rf $(REPORTS) && mkdir -p $(REPORTS)
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory molecule
+	python molecule/shared/summary.py $(REPORTS)
+
+# apt only when something is missing, so a second run is quick and changes nothing.
+host-deps:
+	@missing=""; for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; apt-get update -q; DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+venv: host-deps $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+podman-conf: host-deps
+	molecule/shared/podman-env.sh >/dev/null
+
+image: podman-conf
+	molecule/shared/build-image.sh $(RELEASE)
+
+sandbox: image
+	mkdir -p $(CACHE)/pip
+	podman container exists $(SANDBOX) || podman run -d --name $(SANDBOX) --hostname $(SANDBOX) \
+	  --systemd=always -p 127.0.0.1:$(SANDBOX_PORT):80 -v $(CACHE)/pip:/root/.cache/pip \
+	  localhost/websocket-$(RELEASE) /lib/systemd/systemd >/dev/null
+	[ "$$(podman inspect -f '{{.State.Running}}' $(SANDBOX))" = true ] || podman start $(SANDBOX) >/dev/null
+	molecule/shared/wait-systemd.sh $(SANDBOX)
+
+converge: venv
+	ansible-playbook site.yml -i inventory
+
+clean-sandbox:
+	podman rm -f $(SANDBOX) >/dev/null 2>&1 || true
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check app molecule
+	ruff format --check app molecule
+
+unit: venv
+	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
+
+molecule: venv image
+	mkdir -p $(CACHE)/pip
+	molecule test -s default

@@ -1,0 +1,75 @@
+"""Socket.IO event handlers: echo, broadcast, connection bookkeeping."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import current_app, request
+from flask_socketio import SocketIO, emit, send
+
+log = logging.getLogger("socketapp")
+
+
+class Counters:
+    """Per-worker connection counters; one uWSGI worker is one process, so plain ints suffice."""
+
+    def __init__(self) -> None:
+        self.clients = 0
+        self.connects = 0
+        self.disconnects = 0
+        self.reporter_started = False
+
+    def summary(self) -> str:
+        return (
+            f"pid={os.getpid()} clients={self.clients} "
+            f"connects={self.connects} disconnects={self.disconnects}"
+        )
+
+
+counters = Counters()
+
+
+def _report_forever(socketio: SocketIO, interval: int) -> None:
+    """Log one summary line per interval when the counts changed: journald shows counts, not per-client noise."""
+    last = ""
+    while True:
+        socketio.sleep(interval)
+        line = counters.summary()
+        if line != last:
+            log.info("clients %s", line)
+            last = line
+
+
+def register(socketio: SocketIO) -> None:
+    @socketio.on("connect")
+    def on_connect(auth: Any = None) -> None:
+        if not counters.reporter_started:
+            counters.reporter_started = True
+            interval = current_app.config["SETTINGS"].stats_interval
+            socketio.start_background_task(_report_forever, socketio, interval)
+        counters.clients += 1
+        counters.connects += 1
+        # Per-connection lines are DEBUG: at tens of thousands of clients INFO would flood journald.
+        log.debug("connect sid=%s pid=%d", request.sid, os.getpid())  # type: ignore[attr-defined]
+
+    @socketio.on("disconnect")
+    def on_disconnect(reason: Any = None) -> None:
+        counters.clients = max(0, counters.clients - 1)
+        counters.disconnects += 1
+        log.debug("disconnect sid=%s pid=%d reason=%s", request.sid, os.getpid(), reason)  # type: ignore[attr-defined]
+
+    @socketio.on("message")
+    def on_message(data: Any) -> None:
+        send(data)
+
+    @socketio.on("broadcast")
+    def on_broadcast(data: Any) -> None:
+        # With a message queue this reaches clients of every worker and host.
+        emit("broadcast", data, broadcast=True)
+
+    @socketio.on_error_default
+    def on_error(exc: Exception) -> None:
+        # Log and carry on: one bad event must never take the worker (and its other clients) down.
+        log.error("error in event %r from sid=%s: %s", request.event, request.sid, exc, exc_info=exc)  # type: ignore[attr-defined]

@@ -1,0 +1,33 @@
+"""The /healthz report: this worker's pid, its clients and whether the message queue answers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .events import Counters
+from .settings import Settings
+
+
+def message_queue_state(url: str) -> str:
+    if not url:
+        return "none"
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return "unknown"
+    import redis  # imported lazily: single-worker setups without a queue never need it
+
+    try:
+        redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return "unreachable"
+    return "ok"
+
+
+def report(settings: Settings, counters: Counters) -> dict[str, Any]:
+    queue = message_queue_state(settings.message_queue)
+    return {
+        "status": "ok" if queue != "unreachable" else "degraded",
+        "pid": os.getpid(),
+        "clients": counters.clients,
+        "message_queue": queue,
+    }
