@@ -22,7 +22,8 @@ echo "building $image from $mirror (debootstrap, about 2 minutes)"
 debootstrap --variant=minbase \
   --include=systemd,systemd-sysv,python3,python3-apt,sudo,dbus,iproute2,procps,ca-certificates \
   "$release" "$rootfs" "$mirror" >/dev/null
-# Keep the image small: no cached .debs or apt lists (apt-get update runs in the roles anyway).
-rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+# Keep the image small: no cached .debs. Age the apt lists so that the first apt task with cache_valid_time updates them.
+rm -rf "$rootfs"/var/cache/apt/archives/*.deb
+touch -d @0 "$rootfs"/var/lib/apt/lists "$rootfs"/var/lib/apt/lists/* 2>/dev/null || true
 tar -C "$rootfs" -c . | podman import --change 'CMD ["/lib/systemd/systemd"]' - "$image" >/dev/null
 echo "image $image built"
