@@ -15,8 +15,12 @@ export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CACHE)/containers.conf
 export ANSIBLE_FORCE_COLOR ?= 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Behind a TLS-inspecting proxy pip must trust the system CA bundle, not only its own.
+ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
+export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
+endif
 
-.PHONY: help up test host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox
+.PHONY: help up test host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox docs
 
 help:
 	@echo "make up    - build the local sandbox container and deploy the bundle to it (http://127.0.0.1:$(SANDBOX_PORT)/)"
@@ -71,6 +75,10 @@ lint: venv
 	ansible-lint --profile production
 	ruff check app molecule
 	ruff format --check app molecule
+	python molecule/shared/specdoc.py --check
+
+docs: venv
+	python molecule/shared/specdoc.py
 
 unit: venv
 	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests

@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return "Connected"
 
     @app.get("/healthz")
-    def healthz():  # noqa: ANN202 - Flask response
+    def healthz():
         return jsonify(health.report(settings, events.counters))
 
     socketio.init_app(

@@ -22,10 +22,7 @@ class Counters:
         self.reporter_started = False
 
     def summary(self) -> str:
-        return (
-            f"pid={os.getpid()} clients={self.clients} "
-            f"connects={self.connects} disconnects={self.disconnects}"
-        )
+        return f"pid={os.getpid()} clients={self.clients} connects={self.connects} disconnects={self.disconnects}"
 
 
 counters = Counters()
@@ -52,13 +49,13 @@ def register(socketio: SocketIO) -> None:
         counters.clients += 1
         counters.connects += 1
         # Per-connection lines are DEBUG: at tens of thousands of clients INFO would flood journald.
-        log.debug("connect sid=%s pid=%d", request.sid, os.getpid())  # type: ignore[attr-defined]
+        log.debug("connect sid=%s pid=%d", request.sid, os.getpid())
 
     @socketio.on("disconnect")
     def on_disconnect(reason: Any = None) -> None:
         counters.clients = max(0, counters.clients - 1)
         counters.disconnects += 1
-        log.debug("disconnect sid=%s pid=%d reason=%s", request.sid, os.getpid(), reason)  # type: ignore[attr-defined]
+        log.debug("disconnect sid=%s pid=%d reason=%s", request.sid, os.getpid(), reason)
 
     @socketio.on("message")
     def on_message(data: Any) -> None:
@@ -72,4 +69,4 @@ def register(socketio: SocketIO) -> None:
     @socketio.on_error_default
     def on_error(exc: Exception) -> None:
         # Log and carry on: one bad event must never take the worker (and its other clients) down.
-        log.error("error in event %r from sid=%s: %s", request.event, request.sid, exc, exc_info=exc)  # type: ignore[attr-defined]
+        log.error("error in event %r from sid=%s: %s", request.event, request.sid, exc, exc_info=exc)

@@ -1,0 +1,99 @@
+"""Behaviour of one host: uWSGI (gevent_uwsgi) behind nginx, checked with real Socket.IO clients over WebSocket."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+import websocket
+
+from testlib import WAIT, Client, clients, http_get, sh, uwsgi_stats
+
+
+@pytest.mark.parametrize(
+    ("command", "unit"),
+    [("is-active", "websocket"), ("is-enabled", "websocket"), ("is-active", "nginx"), ("is-enabled", "nginx")],
+)
+def test_units_are_running_and_enabled(container, command, unit):
+    assert sh(container, "systemctl", command, unit, check=False).stdout.strip() in {"active", "enabled"}
+
+
+def test_message_is_echoed_over_websocket_through_nginx(url):
+    with clients(url) as (client,):
+        assert client.sio.transport() == "websocket"
+        token = str(uuid.uuid4())
+        assert client.echo(token) == token
+        assert client.echo({"nested": [1, 2, token]}) == {"nested": [1, 2, token]}
+
+
+def test_broadcast_reaches_every_client(url):
+    with clients(url, 2) as (sender, listener):
+        token = str(uuid.uuid4())
+        sender.sio.emit("broadcast", token)
+        assert listener.next("broadcast") == token
+        assert sender.next("broadcast") == token
+
+
+def test_polling_handshake_advertises_the_websocket_upgrade(url):
+    status, body = http_get(f"{url}/socket.io/?EIO=4&transport=polling")
+    assert status == 200
+    assert body.startswith("0")
+    assert json.loads(body[1:])["upgrades"] == ["websocket"]
+
+
+def test_client_page_and_socketio_client_are_served_by_nginx(url):
+    status, page = http_get(f"{url}/")
+    assert status == 200
+    assert 'src="socket.io.min.js"' in page
+    status, script = http_get(f"{url}/socket.io.min.js")
+    assert status == 200
+    assert "Socket.IO v4" in script
+
+
+def test_healthz_reports_a_worker_pid(url, container):
+    status, body = http_get(f"{url}/healthz")
+    report = json.loads(body)
+    assert status == 200
+    assert report["status"] == "ok"
+    worker_pids = {worker["pid"] for worker in uwsgi_stats(container)["workers"]}
+    assert report["pid"] in worker_pids
+
+
+def test_foreign_origin_is_refused_and_own_origin_accepted(url):
+    ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(ws_url, origin="http://evil.example", timeout=WAIT)
+    own = websocket.create_connection(ws_url, origin=url, timeout=WAIT)
+    try:
+        assert own.recv().startswith("0{")  # Engine.IO open packet
+    finally:
+        own.close()
+
+
+def test_uwsgi_runs_with_the_scenario_values(container):
+    ini = sh(container, "cat", "/etc/websocket/uwsgi.ini").stdout
+    assert re.search(r"^gevent = 1500$", ini, re.MULTILINE)
+    assert re.search(r"^listen = 2048$", ini, re.MULTILINE)
+    assert not re.search(r"^threads", ini, re.MULTILINE)
+    workers = uwsgi_stats(container)["workers"]
+    assert len(workers) == 1
+    assert len(workers[0]["cores"]) == 1500  # one async core per gevent slot
+    log = sh(container, "journalctl", "-u", "websocket", "--no-pager", "-o", "cat").stdout
+    assert "listen backlog is limited to 2048 connections" in log
+
+
+def test_restart_websocket_and_clients_reconnect(url, container):
+    client = Client(url).connect()
+    try:
+        assert client.echo("before") == "before"
+        sh(container, "systemctl", "restart", "websocket")
+        assert sh(container, "systemctl", "is-active", "websocket").stdout.strip() == "active"
+        # python-socketio reconnects by itself; the second connect event proves it.
+        assert client.connects.get(timeout=30) == "websocket"
+        assert client.echo("after") == "after"
+    finally:
+        client.close()
+    with clients(url) as (fresh,):
+        assert fresh.echo("fresh") == "fresh"
