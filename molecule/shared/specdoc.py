@@ -58,7 +58,9 @@ def main(argv: list[str]) -> int:
     wanted = render(current)
     if "--check" in argv:
         if current != wanted:
-            diff = difflib.unified_diff(current.splitlines(), wanted.splitlines(), "README.md", "from specs", lineterm="")
+            diff = difflib.unified_diff(
+                current.splitlines(), wanted.splitlines(), "README.md", "from specs", lineterm=""
+            )
             print("\n".join(diff))
             print("README.md variables tables differ from meta/argument_specs.yml: run `make docs`", file=sys.stderr)
             return 1
