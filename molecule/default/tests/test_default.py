@@ -78,8 +78,8 @@ def test_uwsgi_runs_with_the_scenario_values(container):
     assert re.search(r"^listen = 2048$", ini, re.MULTILINE)
     assert not re.search(r"^threads", ini, re.MULTILINE)
     workers = uwsgi_stats(container)["workers"]
-    assert len(workers) == 1
-    assert len(workers[0]["cores"]) == 1500  # one async core per gevent slot
+    assert len(workers) == int(sh(container, "nproc").stdout)  # default: one worker per core
+    assert all(len(worker["cores"]) == 1500 for worker in workers)  # one async core per gevent slot
     log = sh(container, "journalctl", "-u", "websocket", "--no-pager", "-o", "cat").stdout
     assert "listen backlog is limited to 2048 connections" in log
 
