@@ -83,6 +83,7 @@ docs: venv
 unit: venv
 	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
 
+SCENARIOS ?= default cluster
 molecule: venv image
 	mkdir -p $(CACHE)/pip
-	molecule test -s default
+	for scenario in $(SCENARIOS); do molecule test -s $$scenario; done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 from .events import Counters
@@ -27,6 +28,7 @@ def report(settings: Settings, counters: Counters) -> dict[str, Any]:
     queue = message_queue_state(settings.message_queue)
     return {
         "status": "ok" if queue != "unreachable" else "degraded",
+        "host": socket.gethostname(),
         "pid": os.getpid(),
         "clients": counters.clients,
         "message_queue": queue,

@@ -57,11 +57,13 @@ def test_root_answers_plainly(app):
 
 def test_healthz_reports_pid_clients_and_queue(app):
     import os
+    import socket
 
     socketio.test_client(app)
     body = app.test_client().get("/healthz").get_json()
     assert body["status"] == "ok"
     assert body["pid"] == os.getpid()
+    assert body["host"] == socket.gethostname()
     assert body["clients"] >= 1
     assert body["message_queue"] == "none"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,9 +52,14 @@ class Client:
         self.sio = socketio.Client(reconnection_delay=0.5, reconnection_delay_max=2, **options)
         self.events: dict[str, queue.Queue[Any]] = {name: queue.Queue() for name in ("message", "broadcast")}
         self.connects: queue.Queue[str] = queue.Queue()
+        self.connected_at: list[float] = []  # monotonic time of every (re)connect
         for name, box in self.events.items():
             self.sio.on(name, box.put)
-        self.sio.on("connect", lambda: self.connects.put(self.sio.transport()))
+        self.sio.on("connect", self._on_connect)
+
+    def _on_connect(self) -> None:
+        self.connected_at.append(time.monotonic())
+        self.connects.put(self.sio.transport())
 
     def connect(self) -> Client:
         self.sio.connect(self.url, transports=self.transports, wait_timeout=WAIT)

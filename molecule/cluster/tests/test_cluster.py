@@ -1,0 +1,185 @@
+"""Scale-out: every worker of every app host shares broadcasts through Redis; rolling restarts lose nobody."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import socketio
+
+from testlib import WAIT, Client, clients, http_get, sh
+
+LB_URL = "http://127.0.0.1:18081"
+# Every upstream worker socket, published on loopback by molecule.yml: (host, worker) -> URL.
+WORKERS = {
+    ("cluster-app1", 1): "http://127.0.0.1:25001",
+    ("cluster-app1", 2): "http://127.0.0.1:25002",
+    ("cluster-app2", 1): "http://127.0.0.1:26001",
+    ("cluster-app2", 2): "http://127.0.0.1:26002",
+}
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+INVENTORY = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "inventory"
+APP_ENV = 'set -a; . /etc/websocket/websocket.env; set +a; exec /opt/websocket/venv/bin/python -c "$0"'
+
+
+def app_python(container: str, code: str) -> subprocess.CompletedProcess[str]:
+    """Run Python in an app host's virtualenv with the app's environment (message queue URL and password)."""
+    return sh(container, "sh", "-c", APP_ENV, code, check=False)
+
+
+def playbook(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    return subprocess.run(
+        ["ansible-playbook", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+@pytest.fixture
+def on_every_worker():
+    with clients(LB_URL) as (through_lb,):
+        opened = {key: Client(url).connect() for key, url in WORKERS.items()}
+        try:
+            yield opened, through_lb
+        finally:
+            for client in opened.values():
+                client.close()
+
+
+def test_nginx_lists_every_worker_of_every_app_host():
+    site = sh("cluster-lb", "cat", "/etc/nginx/conf.d/websocket.conf").stdout
+    servers = re.findall(r"^\s*server (\S+):(\d+) ", site, re.MULTILINE)
+    assert sorted(port for _, port in servers) == ["15001", "15001", "15002", "15002"]
+    assert len({address for address, _ in servers}) == 2  # two app hosts, private addresses
+    assert "hash $remote_addr consistent;" in site
+
+
+def health(url: str) -> dict:
+    return json.loads(http_get(f"{url}/healthz")[1])
+
+
+def test_each_worker_is_a_distinct_process_on_its_host():
+    answers = {key: health(url) for key, url in WORKERS.items()}
+    assert {key: answer["host"] for key, answer in answers.items()} == {key: key[0] for key in WORKERS}
+    assert len({(answer["host"], answer["pid"]) for answer in answers.values()}) == len(WORKERS)
+
+
+@pytest.mark.parametrize("sender_key", [("cluster-app1", 1), ("cluster-app2", 2)])
+def test_broadcast_reaches_every_worker_of_every_host(on_every_worker, sender_key):
+    workers, through_lb = on_every_worker
+    token = str(uuid.uuid4())
+    workers[sender_key].sio.emit("broadcast", token)
+    for key, client in workers.items():
+        assert client.next("broadcast") == token, f"worker {key} did not get the broadcast"
+    assert through_lb.next("broadcast") == token
+
+
+def test_an_external_write_only_emitter_reaches_every_host(on_every_worker):
+    workers, through_lb = on_every_worker
+    token = str(uuid.uuid4())
+    emitted = app_python(
+        "cluster-app1",
+        "import os, socketio\n"
+        "queue = os.environ['WEBSOCKET_MESSAGE_QUEUE']\n"
+        "socketio.RedisManager(queue, channel=os.environ['WEBSOCKET_CHANNEL'], write_only=True)"
+        f".emit('broadcast', {token!r})",
+    )
+    assert emitted.returncode == 0, emitted.stderr
+    for client in [*workers.values(), through_lb]:
+        assert client.next("broadcast") == token
+
+
+def test_redis_refuses_clients_without_the_password():
+    probe = (
+        "import os, urllib.parse, redis\n"
+        "url = urllib.parse.urlsplit(os.environ['WEBSOCKET_MESSAGE_QUEUE'])\n"
+        "try:\n"
+        "    redis.Redis(host=url.hostname, port=url.port).ping()\n"
+        "    print('anonymous: accepted')\n"
+        "except redis.AuthenticationError as error:\n"
+        "    print('anonymous: refused', error)\n"
+        "print('with password:', redis.Redis.from_url(os.environ['WEBSOCKET_MESSAGE_QUEUE']).ping())\n"
+        "print('redis host:', url.hostname)\n"
+    )
+    result = app_python("cluster-app2", probe)
+    assert result.returncode == 0, result.stderr
+    assert "anonymous: refused" in result.stdout
+    assert "with password: True" in result.stdout
+    assert "redis host: 127." not in result.stdout  # reached over the private network
+    config = sh("cluster-redis", "cat", "/etc/redis/redis.conf").stdout
+    assert re.search(r"^protected-mode yes$", config, re.MULTILINE)
+    assert re.search(r'^rename-command FLUSHALL ""$', config, re.MULTILINE)
+    assert re.search(r'^save ""$', config, re.MULTILINE)
+
+
+def test_rolling_restart_keeps_broadcasts_flowing_and_loses_no_client(on_every_worker):
+    workers, through_lb = on_every_worker
+    sender, listener = workers[("cluster-app1", 1)], workers[("cluster-app2", 1)]
+    pids_before = {key: health(url)["pid"] for key, url in WORKERS.items()}
+    sent: list[tuple[int, float]] = []
+    stop = threading.Event()
+
+    def send_forever() -> None:
+        seq = 0
+        while not stop.is_set():
+            if sender.sio.connected:
+                try:
+                    sender.sio.emit("broadcast", f"roll-{seq}")
+                    sent.append((seq, time.monotonic()))
+                    seq += 1
+                except socketio.exceptions.BadNamespaceError:
+                    pass  # disconnected mid-emit while its host restarts
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=send_forever, daemon=True)
+    thread.start()
+    time.sleep(1)
+    roll = playbook("playbooks/rolling-restart.yml", "-i", str(INVENTORY))
+    time.sleep(1)
+    stop.set()
+    thread.join(timeout=WAIT)
+    assert roll.returncode == 0, roll.stdout[-3000:] + roll.stderr[-2000:]
+
+    received = set()
+    while not listener.events["broadcast"].empty():
+        received.add(listener.events["broadcast"].get())
+    assert len(sender.connected_at) >= 2, "the sender on app1 never reconnected after app1 restarted"
+    reconnected = sender.connected_at[1]
+    before = [seq for seq, at in sent if at < reconnected - 2]
+    after = [seq for seq, at in sent if at > reconnected]
+    assert any(f"roll-{seq}" in received for seq in before), "no broadcast from app1 reached app2 before the restart"
+    assert any(f"roll-{seq}" in received for seq in after), "no broadcast from app1 reached app2 after the restart"
+
+    pids_after = {key: health(url)["pid"] for key, url in WORKERS.items()}
+    assert all(pids_after[key] != pids_before[key] for key in WORKERS), "every worker was restarted"
+    for key, client in [*workers.items(), ("lb", through_lb)]:
+        deadline = time.monotonic() + 30
+        while not client.sio.connected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.sio.connected, f"client on {key} ended the roll disconnected"
+        assert client.echo(f"still-{key}") == f"still-{key}"
+
+
+def test_more_workers_without_a_message_queue_fail_before_any_change(tmp_path):
+    # A throwaway host (the Redis container is not an app host); nothing may be installed on it.
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  children:\n    websocket:\n      hosts:\n        cluster-redis:\n"
+        "          ansible_connection: containers.podman.podman\n"
+        "          ansible_python_interpreter: /usr/bin/python3\n"
+    )
+    extra = json.dumps({"websocket_app_processes": 2, "websocket_app_message_queue": ""})
+    result = playbook("playbooks/websocket.yml", "-i", str(inventory), "-e", extra)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "websocket_app_processes is 2 but websocket_app_message_queue is empty" in output
+    assert re.search(r"cluster-redis\s*:.*changed=0", output)
+    assert sh("cluster-redis", "test", "-e", "/etc/websocket", check=False).returncode == 1
+    assert sh("cluster-redis", "id", "websocket", check=False).returncode != 0
