@@ -183,3 +183,15 @@ def test_more_workers_without_a_message_queue_fail_before_any_change(tmp_path):
     assert re.search(r"cluster-redis\s*:.*changed=0", output)
     assert sh("cluster-redis", "test", "-e", "/etc/websocket", check=False).returncode == 1
     assert sh("cluster-redis", "id", "websocket", check=False).returncode != 0
+
+
+@pytest.mark.parametrize("host", ["cluster-app1", "cluster-app2"])
+def test_the_redis_client_runs_on_a_monkey_patched_socket(host):
+    # Without gevent's early monkey patch python-socketio refuses Redis on the first connection.
+    log = sh(host, "journalctl", "-u", "websocket", "--no-pager", "-o", "cat").stdout
+    assert "message_queue=on" in log
+    assert "monkey patched" not in log
+    assert "Traceback" not in log
+    assert re.search(
+        r"^gevent-early-monkey-patch = true$", sh(host, "cat", "/etc/websocket/uwsgi.ini").stdout, re.MULTILINE
+    )
