@@ -20,11 +20,12 @@ ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
 export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
-.PHONY: help up test host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox docs
+.PHONY: help up test bench seed host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox docs
 
 help:
 	@echo "make up    - build the local sandbox container and deploy the bundle to it (http://127.0.0.1:$(SANDBOX_PORT)/)"
 	@echo "make test  - lint, app unit tests, molecule test"
+	@echo "make bench - seed setup vs bundle defaults, side by side (after make up): bench/results/"
 
 up: image sandbox converge
 	@echo "Sandbox ready: http://127.0.0.1:$(SANDBOX_PORT)/  (podman exec $(SANDBOX) systemctl restart websocket)"
@@ -67,14 +68,27 @@ sandbox: image
 converge: venv
 	ansible-playbook site.yml -i inventory
 
+# The seed's setup, deployed by the bundle's roles with the seed's values (bench/inventory), beside the sandbox.
+seed: image venv
+	mkdir -p $(CACHE)/pip
+	podman container exists websocket-seed || podman run -d --name websocket-seed --hostname websocket-seed \
+	  --systemd=always -v $(CACHE)/pip:/root/.cache/pip localhost/websocket-$(RELEASE) /lib/systemd/systemd >/dev/null
+	[ "$$(podman inspect -f '{{.State.Running}}' websocket-seed)" = true ] || podman start websocket-seed >/dev/null
+	molecule/shared/wait-systemd.sh websocket-seed
+	ansible-playbook site.yml -i bench/inventory
+
+bench: seed
+	podman container exists $(SANDBOX) || { echo "run make up first"; exit 1; }
+	python bench/run.py --target seed=websocket-seed --target bundle=$(SANDBOX)
+
 clean-sandbox:
 	podman rm -f $(SANDBOX) >/dev/null 2>&1 || true
 
 lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check app molecule
-	ruff format --check app molecule
+	ruff check app molecule bench
+	ruff format --check app molecule bench
 	python molecule/shared/specdoc.py --check
 
 docs: venv

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import websocket
@@ -97,3 +100,32 @@ def test_restart_websocket_and_clients_reconnect(url, container):
         client.close()
     with clients(url) as (fresh,):
         assert fresh.echo("fresh") == "fresh"
+
+
+def test_benchmark_smoke_run_produces_json_chart_and_summary(container, tmp_path):
+    # Keeps bench/ working: a few clients for a few seconds, through the same runner `make bench` uses.
+    project = Path(__file__).resolve().parents[3]
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(project / "bench" / "run.py"),
+            "--target",
+            f"bundle={container}",
+            "--smoke",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads((tmp_path / "results.json").read_text())["results"]["bundle"]
+    assert (result["capacity"]["held"], result["capacity"]["failed"]) == (40, 0)
+    assert all(step["failed"] == 0 and step["unanswered"] == 0 for step in result["echo"]["steps"])
+    assert result["echo"]["best_rate_within_budget"] > 0
+    broadcast = result["broadcast"]
+    assert broadcast["received"] == broadcast["connected"] * broadcast["sent"] > 0
+    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
+    assert "| capacity: held / tried | 40 / 40 |" in (tmp_path / "summary.md").read_text()

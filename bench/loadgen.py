@@ -1,0 +1,289 @@
+"""Socket.IO load generator: many Engine.IO v4 / Socket.IO v5 clients over WebSocket per process (asyncio).
+
+Scenarios (each prints one JSON object on stdout; progress goes to stderr):
+  capacity  ramp to N connections, hold them, report connected / failed / dropped
+  echo      C clients each sending `message` at a fixed rate; round-trip percentiles and achieved rate
+  broadcast C listeners, one sender emitting `broadcast`; delivery latency percentiles and deliveries/s
+
+Clients spread over several loopback source addresses (--sources) so that nginx's per-address sticky hash
+spreads them over the workers, as real clients from many addresses would be.
+Usage: python loadgen.py SCENARIO --url ws://127.0.0.1:80 [options]; --processes splits clients over processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+PATH = "/socket.io/?EIO=4&transport=websocket"
+
+
+@dataclass
+class Stats:
+    connected: int = 0
+    failed: int = 0
+    dropped: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)  # seconds
+    received: int = 0
+    sent: int = 0
+
+    def error(self, exc: BaseException) -> None:
+        key = type(exc).__name__ + (f": {exc}"[:80] if str(exc) else "")
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+
+class SocketIOClient:
+    """Speaks just enough Engine.IO/Socket.IO: open, namespace connect, pong, events."""
+
+    def __init__(self, url: str, source: str, stats: Stats, on_event: Any = None) -> None:
+        self.url, self.source, self.stats, self.on_event = url, source, stats, on_event
+        self.ws: ClientConnection | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.closing = False
+
+    async def open(self, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                self.ws = await connect(
+                    self.url + PATH,
+                    local_addr=(self.source, 0),
+                    open_timeout=timeout,
+                    ping_interval=None,
+                    max_size=2**20,
+                    compression=None,
+                )
+                opening = await self.ws.recv()
+                if not str(opening).startswith("0"):
+                    raise ConnectionError(f"unexpected open packet {opening!r}")
+                await self.ws.send("40")
+                while not str(reply := await self.ws.recv()).startswith("40"):
+                    if str(reply).startswith("44"):
+                        raise ConnectionError(f"namespace refused: {reply!r}")
+        except (OSError, TimeoutError, ConnectionClosed, ConnectionError, Exception) as exc:
+            self.stats.failed += 1
+            self.stats.error(exc)
+            if self.ws is not None:
+                await self.ws.close()
+            return False
+        self.stats.connected += 1
+        return True
+
+    async def run(self) -> None:
+        """Answer pings and dispatch events until closed."""
+        assert self.ws is not None
+        try:
+            async for frame in self.ws:
+                text = str(frame)
+                if text == "2":
+                    await self.ws.send("3")
+                elif text.startswith("42") and self.on_event is not None:
+                    name, *args = json.loads(text[2:])
+                    self.on_event(name, args)
+        except ConnectionClosed as exc:
+            if not self.closing:
+                self.stats.error(exc)
+        if not self.closing:
+            self.stats.dropped += 1
+
+    async def emit(self, event: str, data: Any) -> None:
+        assert self.ws is not None
+        await self.ws.send("42" + json.dumps([event, data]))
+        self.stats.sent += 1
+
+    async def close(self) -> None:
+        self.closing = True
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def sources(count: int) -> list[str]:
+    return [f"127.0.0.{2 + i}" for i in range(count)]
+
+
+async def open_many(args: argparse.Namespace, stats: Stats, count: int, on_event: Any = None) -> list[SocketIOClient]:
+    """Open `count` clients at about args.rate per second (this process's share); returns the connected ones."""
+    pool = sources(args.sources)
+    clients: list[SocketIOClient] = []
+    tasks: list[asyncio.Task[bool]] = []
+    started = time.monotonic()
+    for i in range(count):
+        client = SocketIOClient(args.url, pool[(i + args.offset) % len(pool)], stats, on_event)
+        clients.append(client)
+        tasks.append(asyncio.create_task(client.open(args.timeout)))
+        delay = started + (i + 1) / args.rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if i % 1000 == 999:
+            progress(args, f"opening {i + 1}/{count} (connected {stats.connected}, failed {stats.failed})")
+    results = await asyncio.gather(*tasks)
+    alive = [client for client, ok in zip(clients, results, strict=True) if ok]
+    for client in alive:
+        client.reader = asyncio.create_task(client.run())  # a reference keeps the task alive
+    return alive
+
+
+def progress(args: argparse.Namespace, text: str) -> None:
+    print(f"[{args.scenario} p{args.index}] {text}", file=sys.stderr, flush=True)
+
+
+async def capacity(args: argparse.Namespace, stats: Stats) -> dict[str, Any]:
+    alive = await open_many(args, stats, args.clients)
+    progress(args, f"holding {len(alive)} connections for {args.hold}s")
+    deadline = time.monotonic() + args.hold
+    while time.monotonic() < deadline:
+        await asyncio.sleep(min(10, max(0, deadline - time.monotonic())))
+        open_now = sum(1 for c in alive if c.ws is not None and c.ws.state.name == "OPEN")
+        progress(args, f"{open_now} open, {stats.dropped} dropped")
+    held = sum(1 for c in alive if c.ws is not None and c.ws.state.name == "OPEN")
+    await asyncio.gather(*(c.close() for c in alive))
+    return {"held": held}
+
+
+async def echo(args: argparse.Namespace, stats: Stats) -> dict[str, Any]:
+    pending: dict[str, float] = {}
+
+    def on_event(name: str, payload: list[Any]) -> None:
+        if name == "message" and payload and payload[0] in pending:
+            stats.latencies.append(time.monotonic() - pending.pop(payload[0]))
+            stats.received += 1
+
+    alive = await open_many(args, stats, args.clients, on_event)
+    stop = time.monotonic() + args.duration
+    warmup = time.monotonic() + min(2.0, args.duration / 4)
+
+    async def sender(index: int, client: SocketIOClient) -> None:
+        # Spread the clients' send times evenly over one period.
+        period = 1 / args.per_client_rate
+        await asyncio.sleep(period * index / max(1, len(alive)))
+        seq = 0
+        while time.monotonic() < stop and client.ws is not None:
+            token = f"{args.index}-{index}-{seq}"
+            if time.monotonic() >= warmup:
+                pending[token] = time.monotonic()
+            try:
+                await client.emit("message", token)
+            except ConnectionClosed:
+                return
+            seq += 1
+            await asyncio.sleep(period)
+
+    await asyncio.gather(*(sender(i, c) for i, c in enumerate(alive)))
+    await asyncio.sleep(1.0)  # let the last replies arrive
+    measured = stop - warmup
+    lost = len(pending)
+    await asyncio.gather(*(c.close() for c in alive))
+    return {"measured_seconds": measured, "unanswered": lost}
+
+
+async def broadcast(args: argparse.Namespace, stats: Stats) -> dict[str, Any]:
+    def on_event(name: str, payload: list[Any]) -> None:
+        if name == "broadcast" and payload and isinstance(payload[0], dict):
+            stats.latencies.append(time.time() - payload[0]["t"])
+            stats.received += 1
+
+    alive = await open_many(args, stats, args.clients, on_event)
+    progress(args, f"{len(alive)} listeners connected")
+    if args.index == 0 and alive:
+        await asyncio.sleep(args.settle)
+        sender = alive[0]
+        for seq in range(args.messages):
+            await sender.emit("broadcast", {"t": time.time(), "seq": seq})
+            await asyncio.sleep(args.interval)
+    else:
+        await asyncio.sleep(args.settle + args.messages * args.interval)
+    await asyncio.sleep(args.drain)
+    await asyncio.gather(*(c.close() for c in alive))
+    return {}
+
+
+SCENARIOS = {"capacity": capacity, "echo": echo, "broadcast": broadcast}
+
+
+def run_process(args: argparse.Namespace) -> dict[str, Any]:
+    stats = Stats()
+    extra = asyncio.run(SCENARIOS[args.scenario](args, stats))
+    return {**extra, **stats.__dict__}
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = [x for p in parts for x in p["latencies"]]
+    errors: dict[str, int] = {}
+    for part in parts:
+        for key, count in part["errors"].items():
+            errors[key] = errors.get(key, 0) + count
+    merged: dict[str, Any] = {
+        key: sum(p.get(key, 0) for p in parts)
+        for key in ("connected", "failed", "dropped", "received", "sent", "held", "unanswered")
+    }
+    merged["errors"] = errors
+    merged["latency_ms"] = {
+        f"p{q}": (round(v * 1000, 2) if (v := percentile(latencies, q)) is not None else None) for q in (50, 95, 99)
+    }
+    merged["latency_ms"]["mean"] = round(statistics.fmean(latencies) * 1000, 2) if latencies else None
+    seconds = [p["measured_seconds"] for p in parts if "measured_seconds" in p]
+    if seconds:
+        merged["rate_per_second"] = round(merged["received"] / max(min(seconds), 0.001), 1)
+    return merged
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=SCENARIOS)
+    parser.add_argument("--url", default="ws://127.0.0.1:80")
+    parser.add_argument("--clients", type=int, default=100, help="total clients over all processes")
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--sources", type=int, default=16, help="loopback source addresses 127.0.0.2...")
+    parser.add_argument("--rate", type=float, default=1000, help="new connections per second (total)")
+    parser.add_argument("--timeout", type=float, default=15)
+    parser.add_argument("--hold", type=float, default=60, help="capacity: seconds to hold the connections")
+    parser.add_argument("--duration", type=float, default=10, help="echo: seconds of sending")
+    parser.add_argument("--per-client-rate", type=float, default=1, help="echo: messages per second per client")
+    parser.add_argument("--messages", type=int, default=10, help="broadcast: messages the sender emits")
+    parser.add_argument("--interval", type=float, default=1, help="broadcast: seconds between messages")
+    parser.add_argument("--settle", type=float, default=2, help="broadcast: seconds before the first message")
+    parser.add_argument("--drain", type=float, default=3, help="broadcast: seconds to wait for late deliveries")
+    args = parser.parse_args(argv)
+    shares = [
+        args.clients // args.processes + (1 if i < args.clients % args.processes else 0) for i in range(args.processes)
+    ]
+    jobs = []
+    for index, share in enumerate(shares):
+        job = argparse.Namespace(**vars(args))
+        job.index, job.clients, job.rate, job.offset = index, share, args.rate / args.processes, index
+        jobs.append(job)
+    started = time.monotonic()
+    if args.processes == 1:
+        parts = [run_process(jobs[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(args.processes) as pool:
+            parts = pool.map(run_process, jobs)
+    result = {"scenario": args.scenario, "clients": args.clients, "pid": os.getpid(), **merge(parts)}
+    result["wall_seconds"] = round(time.monotonic() - started, 1)
+    if args.scenario == "echo":
+        result["per_client_rate"] = args.per_client_rate
+        result["offered_rate"] = args.per_client_rate * args.clients
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

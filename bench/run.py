@@ -1,0 +1,290 @@
+"""Runs the benchmark against deployed containers side by side in one run and writes JSON, a chart and a summary.
+
+Each target is a systemd container deployed by site.yml (the seed's setup and the bundle's defaults). The load
+generator runs in the container's network namespace (nsenter) and reaches nginx on 127.0.0.1:80 from many loopback
+source addresses, as clients from many addresses would.
+
+Usage: python bench/run.py --target seed=websocket-seed --target bundle=websocket-sandbox [--smoke] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+LOADGEN = HERE / "loadgen.py"
+P99_BUDGET_MS = 50.0
+
+FULL = {
+    "capacity": {"clients": 10000, "hold": 60, "rate": 1000, "processes": 2},
+    "echo": {"clients": 900, "rates": [0.5, 1, 2, 3, 4, 6], "duration": 8, "processes": 2},
+    "echo_1000": {"clients": 1000, "rate": 1, "duration": 10, "processes": 2},
+    "broadcast": {"clients": 900, "messages": 10, "processes": 2},
+    "broadcast_large": {"clients": 10000, "messages": 10, "processes": 2},
+}
+SMOKE = {
+    "capacity": {"clients": 40, "hold": 3, "rate": 200, "processes": 1},
+    "echo": {"clients": 20, "rates": [1, 4], "duration": 2, "processes": 1},
+    "echo_1000": {"clients": 20, "rate": 1, "duration": 2, "processes": 1},
+    "broadcast": {"clients": 20, "messages": 2, "processes": 1},
+    "broadcast_large": {"clients": 40, "messages": 2, "processes": 1},
+}
+
+
+def log(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def container_pid(container: str) -> str:
+    return subprocess.run(
+        ["podman", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def loadgen(container: str, scenario: str, **options: Any) -> dict[str, Any]:
+    command = ["nsenter", "-t", container_pid(container), "-n", "--", sys.executable, str(LOADGEN), scenario]
+    for key, value in options.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen {scenario} on {container} exited {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def processes(container: str) -> dict[str, list[tuple[int, int]]]:
+    """RSS (KiB) and CPU ticks of the uWSGI and nginx processes in a container."""
+    script = (
+        "for p in $(pgrep -x uwsgi) $(pgrep -x nginx); do "
+        "echo \"$(cat /proc/$p/comm) $(awk '/VmRSS/ {print $2}' /proc/$p/status) "
+        "$(awk '{print $14 + $15}' /proc/$p/stat)\"; done"
+    )
+    out = subprocess.run(["podman", "exec", container, "sh", "-c", script], capture_output=True, text=True).stdout
+    found: dict[str, list[tuple[int, int]]] = {"uwsgi": [], "nginx": []}
+    for line in out.splitlines():
+        name, rss, ticks = line.split()
+        found[name].append((int(rss), int(ticks)))
+    return found
+
+
+def totals(sample: dict[str, list[tuple[int, int]]]) -> dict[str, tuple[int, int]]:
+    return {name: (sum(r for r, _ in rows), sum(t for _, t in rows)) for name, rows in sample.items()}
+
+
+def settle(container: str, limit: float = 90) -> None:
+    """Wait until the server is idle again (the previous scenario's disconnects processed) before measuring."""
+    deadline = time.monotonic() + limit
+    last = totals(processes(container))["uwsgi"][1]
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        now = totals(processes(container))["uwsgi"][1]
+        if now - last < 10:  # under 5% of a core over 2 s
+            return
+        last = now
+    log(f"{container}: still busy after {limit}s, measuring anyway")
+
+
+def capacity(container: str, plan: dict[str, Any]) -> dict[str, Any]:
+    before = totals(processes(container))
+    result: dict[str, Any] = {}
+    run = threading.Thread(target=lambda: result.update(loadgen(container, "capacity", **plan)))
+    run.start()
+    ramp = plan["clients"] / plan["rate"]
+    time.sleep(ramp + min(10, plan["hold"] / 4))
+    at_hold = totals(processes(container))
+    window = max(1.0, plan["hold"] / 2)
+    time.sleep(window)
+    later = totals(processes(container))
+    run.join()
+    per_k = max(1, result.get("held", 0)) / 1000
+    result["rss_mb_per_1000"] = {
+        name: round((at_hold[name][0] - before[name][0]) / 1024 / per_k, 2) for name in ("uwsgi", "nginx")
+    }
+    # Ticks are 1/100 s: CPU share of one core while holding idle connections (pings only).
+    result["idle_cpu_percent"] = {
+        name: round((later[name][1] - at_hold[name][1]) / window, 1) for name in ("uwsgi", "nginx")
+    }
+    return result
+
+
+def echo(container: str, plan: dict[str, Any]) -> dict[str, Any]:
+    steps = []
+    for rate in plan["rates"]:
+        settle(container)
+        step = loadgen(
+            container,
+            "echo",
+            clients=plan["clients"],
+            per_client_rate=rate,
+            duration=plan["duration"],
+            processes=plan["processes"],
+            sources=16,
+        )
+        p99 = step["latency_ms"]["p99"]
+        log(f"{container} echo {plan['clients']}x{rate}/s: {step['rate_per_second']}/s p99 {p99} ms")
+        steps.append(step)
+        if step["failed"] or (step["latency_ms"]["p99"] or 1e9) > 4 * P99_BUDGET_MS:
+            break  # far past the budget: higher rates only take longer
+    good = [s for s in steps if not s["failed"] and (s["latency_ms"]["p99"] or 1e9) < P99_BUDGET_MS]
+    best = max(good, key=lambda s: s["rate_per_second"], default=None)
+    return {"steps": steps, "best_rate_within_budget": best["rate_per_second"] if best else 0.0}
+
+
+def bench_target(container: str, plan: dict[str, Any], large: bool) -> dict[str, Any]:
+    settle(container)
+    log(f"{container}: capacity {plan['capacity']['clients']} clients")
+    result = {"capacity": capacity(container, plan["capacity"])}
+    settle(container)
+    log(f"{container}: echo sweep at {plan['echo']['clients']} clients")
+    result["echo"] = echo(container, plan["echo"])
+    e = plan["echo_1000"]
+    result["echo_1000"] = loadgen(
+        container,
+        "echo",
+        clients=e["clients"],
+        per_client_rate=e["rate"],
+        duration=e["duration"],
+        processes=e["processes"],
+    )
+    settle(container)
+    log(f"{container}: broadcast to {plan['broadcast']['clients']} clients")
+    result["broadcast"] = loadgen(container, "broadcast", **plan["broadcast"])
+    if large:
+        log(f"{container}: broadcast to {plan['broadcast_large']['clients']} clients")
+        result["broadcast_large"] = loadgen(container, "broadcast", **plan["broadcast_large"])
+    return result
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    seed, bundle = results.get("seed"), results.get("bundle")
+    if not seed or not bundle:
+        return {}
+    return {
+        "capacity_held": ratio(bundle["capacity"]["held"], seed["capacity"]["held"]),
+        "echo_best_rate_within_p99_budget": ratio(
+            bundle["echo"]["best_rate_within_budget"], seed["echo"]["best_rate_within_budget"]
+        ),
+        "echo_1000_p99_seed_over_bundle": ratio(
+            seed["echo_1000"]["latency_ms"]["p99"], bundle["echo_1000"]["latency_ms"]["p99"]
+        ),
+        "broadcast_p99_seed_over_bundle": ratio(
+            seed["broadcast"]["latency_ms"]["p99"], bundle["broadcast"]["latency_ms"]["p99"]
+        ),
+    }
+
+
+def chart(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5))
+    for name in names:
+        steps = results[name]["echo"]["steps"]
+        left.plot([s["rate_per_second"] for s in steps], [s["latency_ms"]["p99"] for s in steps], "o-", label=name)
+    left.axhline(P99_BUDGET_MS, color="grey", linestyle="--", linewidth=1)
+    left.set(title="echo: p99 round trip vs delivered rate", xlabel="messages/s", ylabel="p99 ms", yscale="log")
+    left.legend()
+    width = 0.35
+    for i, name in enumerate(names):
+        e = results[name]["echo_1000"]["latency_ms"]
+        b = results[name]["broadcast"]["latency_ms"]
+        middle.bar([x + i * width for x in range(3)], [e["p50"] or 0, e["p95"] or 0, e["p99"] or 0], width, label=name)
+        right.bar(i, results[name]["capacity"]["held"], label=f"{name} (broadcast p99 {b['p99']} ms)")
+    middle.set_xticks([x + width / 2 for x in range(3)], ["p50", "p95", "p99"])
+    middle.set(title="echo: 1,000 clients x 1 msg/s", ylabel="ms")
+    middle.legend()
+    right.set_xticks(range(len(names)), names)
+    right.set(title="capacity: connections held", ylabel="WebSocket clients")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def summary(report: dict[str, Any]) -> str:
+    results, ratios = report["results"], report["ratios"]
+    lines = [
+        "# Benchmark: seed setup vs bundle defaults",
+        "",
+        f"Run {report['started']} on {report['host']['cpus']} CPUs; both targets measured one after the other in",
+        "this run by `make bench`, the load generator in each container's network namespace (clients from 16",
+        "loopback addresses). Read the ratios, not the absolute numbers: the load generator shares the 2 cores.",
+        "",
+        "| | " + " | ".join(results) + " |",
+        "| --- | " + " | ".join("---" for _ in results) + " |",
+    ]
+
+    def row(label: str, get: Any) -> None:
+        lines.append(f"| {label} | " + " | ".join(str(get(r)) for r in results.values()) + " |")
+
+    row("capacity: held / tried", lambda r: f"{r['capacity']['held']} / {r['capacity']['clients']}")
+    row("capacity: failed, dropped", lambda r: f"{r['capacity']['failed']}, {r['capacity']['dropped']}")
+    row("uWSGI RSS MB per 1,000 conns", lambda r: r["capacity"]["rss_mb_per_1000"]["uwsgi"])
+    row("nginx RSS MB per 1,000 conns", lambda r: r["capacity"]["rss_mb_per_1000"]["nginx"])
+    row("idle CPU % (uWSGI, nginx)", lambda r: tuple(r["capacity"]["idle_cpu_percent"].values()))
+    row("echo: best msg/s with p99 < 50 ms", lambda r: r["echo"]["best_rate_within_budget"])
+    row(
+        "echo 1,000 x 1/s: p50 / p95 / p99 ms",
+        lambda r: " / ".join(str(r["echo_1000"]["latency_ms"][k]) for k in ("p50", "p95", "p99")),
+    )
+    row("echo 1,000 x 1/s: failed clients", lambda r: r["echo_1000"]["failed"])
+    row(
+        "broadcast: p50 / p99 ms",
+        lambda r: f"{r['broadcast']['latency_ms']['p50']} / {r['broadcast']['latency_ms']['p99']}",
+    )
+    row(
+        "broadcast: delivered / expected",
+        lambda r: f"{r['broadcast']['received']} / {r['broadcast']['connected'] * r['broadcast']['sent']}",
+    )
+    lines += ["", "## Ratios (bundle vs seed, same run)", ""]
+    lines += [f"- {key.replace('_', ' ')}: **{value}**" for key, value in ratios.items()]
+    large = results.get("bundle", {}).get("broadcast_large")
+    if large:
+        lines += [
+            "",
+            f"Bundle broadcast to {large['connected']} clients across workers: p50 {large['latency_ms']['p50']}"
+            f" ms, p99 {large['latency_ms']['p99']} ms, {large['received']} deliveries.",
+        ]
+    lines += ["", "![latency and capacity](chart.png)", "", "Raw figures: `results.json`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", action="append", required=True, help="name=container, e.g. seed=websocket-seed")
+    parser.add_argument("--smoke", action="store_true", help="seconds, a few clients: keeps the tool working")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    plan = SMOKE if args.smoke else FULL
+    args.out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "host": {"cpus": len(__import__("os").sched_getaffinity(0))},
+        "plan": plan,
+        "results": {},
+    }
+    for target in args.target:
+        name, container = target.split("=", 1)
+        report["results"][name] = bench_target(container, plan, large=name == "bundle" or len(args.target) == 1)
+    report["ratios"] = compare(report["results"])
+    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    chart(report["results"], args.out / "chart.png")
+    (args.out / "summary.md").write_text(summary(report))
+    print(summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
