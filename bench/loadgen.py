@@ -17,6 +17,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import time
@@ -212,6 +213,9 @@ SCENARIOS = {"capacity": capacity, "echo": echo, "broadcast": broadcast}
 
 
 def run_process(args: argparse.Namespace) -> dict[str, Any]:
+    # One descriptor per client: lift the soft limit to the hard one.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     stats = Stats()
     extra = asyncio.run(SCENARIOS[args.scenario](args, stats))
     return {**extra, **stats.__dict__}
