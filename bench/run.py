@@ -24,7 +24,7 @@ P99_BUDGET_MS = 50.0
 
 FULL = {
     "capacity": {"clients": 10000, "hold": 60, "rate": 1000, "processes": 2},
-    "echo": {"clients": 900, "rates": [0.5, 1, 2, 3, 4, 6], "duration": 8, "processes": 2},
+    "echo": {"clients": 900, "rates": [0.5, 1, 2, 3, 4, 6, 8], "duration": 8, "processes": 2},
     "echo_1000": {"clients": 1000, "rate": 1, "duration": 10, "processes": 2},
     "broadcast": {"clients": 900, "messages": 10, "processes": 2},
     "broadcast_large": {"clients": 10000, "messages": 10, "processes": 2},
@@ -90,6 +90,19 @@ def settle(container: str, limit: float = 90) -> None:
     log(f"{container}: still busy after {limit}s, measuring anyway")
 
 
+def fresh(container: str) -> None:
+    """Restart the service so that no scenario inherits the previous one's state (the seed stays degraded after
+    its capacity overflow), then wait until nginx answers from a worker and the CPU is quiet."""
+    subprocess.run(["podman", "exec", container, "systemctl", "restart", "websocket"], check=True)
+    probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1/healthz', timeout=2)"
+    for _ in range(60):
+        if subprocess.run(["podman", "exec", container, "python3", "-c", probe], capture_output=True).returncode == 0:
+            break
+        time.sleep(1)
+    time.sleep(6)  # nginx's fail_timeout for TCP workers; unix-socket workers are never marked down
+    settle(container)
+
+
 def capacity(container: str, plan: dict[str, Any]) -> dict[str, Any]:
     before = totals(processes(container))
     result: dict[str, Any] = {}
@@ -129,21 +142,27 @@ def echo(container: str, plan: dict[str, Any]) -> dict[str, Any]:
         p99 = step["latency_ms"]["p99"]
         log(f"{container} echo {plan['clients']}x{rate}/s: {step['rate_per_second']}/s p99 {p99} ms")
         steps.append(step)
-        if step["failed"] or (step["latency_ms"]["p99"] or 1e9) > 4 * P99_BUDGET_MS:
+        if step["failed"] or (step["latency_ms"]["p50"] or 1e9) > P99_BUDGET_MS:
             break  # far past the budget: higher rates only take longer
     good = [s for s in steps if not s["failed"] and (s["latency_ms"]["p99"] or 1e9) < P99_BUDGET_MS]
     best = max(good, key=lambda s: s["rate_per_second"], default=None)
-    return {"steps": steps, "best_rate_within_budget": best["rate_per_second"] if best else 0.0}
+    clean = [s for s in steps if not s["failed"] and not s["unanswered"]]
+    return {
+        "steps": steps,
+        "best_rate_within_budget": best["rate_per_second"] if best else 0.0,
+        "peak_rate": max((s["rate_per_second"] for s in clean), default=0.0),
+    }
 
 
 def bench_target(container: str, plan: dict[str, Any], large: bool) -> dict[str, Any]:
-    settle(container)
-    log(f"{container}: capacity {plan['capacity']['clients']} clients")
-    result = {"capacity": capacity(container, plan["capacity"])}
-    settle(container)
+    # Capacity last and every scenario on a freshly restarted service, so none inherits another's state.
+    result: dict[str, Any] = {}
+    fresh(container)
     log(f"{container}: echo sweep at {plan['echo']['clients']} clients")
     result["echo"] = echo(container, plan["echo"])
+    fresh(container)
     e = plan["echo_1000"]
+    log(f"{container}: echo {e['clients']} clients x {e['rate']}/s")
     result["echo_1000"] = loadgen(
         container,
         "echo",
@@ -152,12 +171,16 @@ def bench_target(container: str, plan: dict[str, Any], large: bool) -> dict[str,
         duration=e["duration"],
         processes=e["processes"],
     )
-    settle(container)
+    fresh(container)
     log(f"{container}: broadcast to {plan['broadcast']['clients']} clients")
     result["broadcast"] = loadgen(container, "broadcast", **plan["broadcast"])
     if large:
+        fresh(container)
         log(f"{container}: broadcast to {plan['broadcast_large']['clients']} clients")
         result["broadcast_large"] = loadgen(container, "broadcast", **plan["broadcast_large"])
+    fresh(container)
+    log(f"{container}: capacity {plan['capacity']['clients']} clients")
+    result["capacity"] = capacity(container, plan["capacity"])
     return result
 
 
@@ -174,6 +197,7 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "echo_best_rate_within_p99_budget": ratio(
             bundle["echo"]["best_rate_within_budget"], seed["echo"]["best_rate_within_budget"]
         ),
+        "echo_peak_rate": ratio(bundle["echo"]["peak_rate"], seed["echo"]["peak_rate"]),
         "echo_1000_p99_seed_over_bundle": ratio(
             seed["echo_1000"]["latency_ms"]["p99"], bundle["echo_1000"]["latency_ms"]["p99"]
         ),
@@ -235,6 +259,7 @@ def summary(report: dict[str, Any]) -> str:
     row("nginx RSS MB per 1,000 conns", lambda r: r["capacity"]["rss_mb_per_1000"]["nginx"])
     row("idle CPU % (uWSGI, nginx)", lambda r: tuple(r["capacity"]["idle_cpu_percent"].values()))
     row("echo: best msg/s with p99 < 50 ms", lambda r: r["echo"]["best_rate_within_budget"])
+    row("echo: peak delivered msg/s (no loss)", lambda r: r["echo"]["peak_rate"])
     row(
         "echo 1,000 x 1/s: p50 / p95 / p99 ms",
         lambda r: " / ".join(str(r["echo_1000"]["latency_ms"][k]) for k in ("p50", "p95", "p99")),

@@ -59,7 +59,9 @@ def register(socketio: SocketIO) -> None:
 
     @socketio.on("message")
     def on_message(data: Any) -> None:
-        send(data)
+        # The sender is connected to this very worker: reply directly instead of through the message queue,
+        # which would cost a Redis round trip and wake every worker for each echo.
+        send(data, ignore_queue=True)
 
     @socketio.on("broadcast")
     def on_broadcast(data: Any) -> None:
