@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -296,7 +297,7 @@ def main(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "host": {"cpus": len(__import__("os").sched_getaffinity(0))},
+        "host": {"cpus": len(os.sched_getaffinity(0))},
         "plan": plan,
         "results": {},
     }
