@@ -59,11 +59,8 @@ image: podman-conf
 
 sandbox: image
 	mkdir -p $(CACHE)/pip
-	podman container exists $(SANDBOX) || podman run -d --name $(SANDBOX) --hostname $(SANDBOX) \
-	  --systemd=always -p 127.0.0.1:$(SANDBOX_PORT):80 -v $(CACHE)/pip:/root/.cache/pip \
-	  localhost/websocket-$(RELEASE) /lib/systemd/systemd >/dev/null
-	[ "$$(podman inspect -f '{{.State.Running}}' $(SANDBOX))" = true ] || podman start $(SANDBOX) >/dev/null
-	molecule/shared/wait-systemd.sh $(SANDBOX)
+	molecule/shared/run-container.sh $(SANDBOX) localhost/websocket-$(RELEASE) \
+	  -p 127.0.0.1:$(SANDBOX_PORT):80 -v $(CACHE)/pip:/root/.cache/pip
 
 converge: venv
 	ansible-playbook site.yml -i inventory
@@ -71,10 +68,7 @@ converge: venv
 # The seed's setup, deployed by the bundle's roles with the seed's values (bench/inventory), beside the sandbox.
 seed: image venv
 	mkdir -p $(CACHE)/pip
-	podman container exists websocket-seed || podman run -d --name websocket-seed --hostname websocket-seed \
-	  --systemd=always -v $(CACHE)/pip:/root/.cache/pip localhost/websocket-$(RELEASE) /lib/systemd/systemd >/dev/null
-	[ "$$(podman inspect -f '{{.State.Running}}' websocket-seed)" = true ] || podman start websocket-seed >/dev/null
-	molecule/shared/wait-systemd.sh websocket-seed
+	molecule/shared/run-container.sh websocket-seed localhost/websocket-$(RELEASE) -v $(CACHE)/pip:/root/.cache/pip
 	ansible-playbook site.yml -i bench/inventory
 
 bench: seed
