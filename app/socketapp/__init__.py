@@ -9,7 +9,7 @@ import sys
 from flask import Flask, jsonify
 from flask_socketio import SocketIO
 
-from . import events, health
+from . import events, guard, health, logs
 from .settings import Settings
 
 socketio = SocketIO()
@@ -42,12 +42,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         cors_allowed_origins=settings.cors_for_socketio,
         message_queue=settings.message_queue or None,
         channel=settings.channel,
-        logger=settings.socketio_logger,
-        engineio_logger=settings.engineio_logger,
+        logger=logs.library_logger("socketio.server", settings.socketio_logger, settings.log_level),
+        engineio_logger=logs.library_logger("engineio.server", settings.engineio_logger, settings.log_level),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         max_http_buffer_size=settings.max_message_size,
     )
+    guard.install(socketio.server)
     logging.getLogger("socketapp").info(
         "worker pid=%d ready: async_mode=%s message_queue=%s",
         os.getpid(),

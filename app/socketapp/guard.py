@@ -1,0 +1,77 @@
+"""Disconnect clients that send what Engine.IO or Socket.IO cannot decode, with one warning line each.
+
+Unguarded, an undecodable WebSocket frame escapes python-engineio as a traceback and leaves its session behind until
+the ping times out, and python-socketio logs a traceback for every undecodable packet while the sender stays
+connected: one bad client could fill the journal. Other clients and the worker were never at risk; the log was.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+
+log = logging.getLogger("socketapp")
+
+# Engine.IO v4 packet types a text frame can start with (open, close, ping, pong, message, upgrade, noop).
+ENGINEIO_TYPES = frozenset("0123456")
+
+
+def _peer(environ: dict[str, Any]) -> str:
+    # nginx passes the client's address on; REMOTE_ADDR is nginx itself (or empty on a unix socket).
+    return environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR") or "?"
+
+
+def guarded_websocket(base: type) -> type:
+    """The async mode's WebSocket class, ending the connection on a frame that is no Engine.IO packet."""
+
+    class GuardedWebSocket(base):  # type: ignore[misc, valid-type]
+        def __init__(self, handler: Any, server: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(handler, server, *args, **kwargs)
+            self.max_size: int = server.max_http_buffer_size
+
+        def wait(self) -> Any:
+            try:
+                message = super().wait()
+            except UnicodeDecodeError:  # the uWSGI driver decodes binary frames by their first byte
+                return self._refuse("not an Engine.IO packet: undecodable bytes")
+            if isinstance(message, str) and message[:1] not in ENGINEIO_TYPES:
+                return self._refuse(f"not an Engine.IO packet: {message[:40]!r}")
+            if message is not None and len(message) > self.max_size:
+                # Engine.IO would close it as well, silently; say why.
+                return self._refuse(f"message of {len(message)} bytes exceeds the maximum of {self.max_size}")
+            return message
+
+        def _refuse(self, why: str) -> None:
+            log.warning("closing WebSocket from %s: %s", _peer(getattr(self, "environ", None) or {}), why)
+            return None  # what the driver returns for a closed connection: Engine.IO ends the session
+
+    GuardedWebSocket.__name__ = f"Guarded{base.__name__}"
+    return GuardedWebSocket
+
+
+def install(server: socketio.Server) -> None:
+    """Guard one python-socketio server (and its Engine.IO server) against undecodable input."""
+    eio = server.eio
+    # A copy: the async driver's table is shared by every server of the process.
+    eio._async = dict(eio._async)
+    if eio._async.get("websocket") is not None:
+        eio._async["websocket"] = guarded_websocket(eio._async["websocket"])
+
+    dispatch = server._handle_eio_message
+
+    def on_message(eio_sid: str, data: Any) -> None:
+        try:
+            dispatch(eio_sid, data)
+        except ValueError as error:  # python-socketio's rejections, invalid JSON, unexpected binary data
+            log.warning(
+                "closing client %s from %s: bad Socket.IO packet: %s",
+                eio_sid,
+                _peer(server.environ.get(eio_sid, {})),
+                error,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            eio.disconnect(eio_sid)
+
+    eio.on("message", on_message)
