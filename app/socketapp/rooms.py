@@ -1,0 +1,65 @@
+"""Client managers that know each client's rooms, so a disconnect costs O(rooms of that client).
+
+python-socketio's BaseManager.basic_disconnect copies and scans every room of the namespace, and every client has a
+room of its own: with N clients one disconnect is O(N) and N clients leaving together (a network blip, a load
+balancer restart, the end of a benchmark) is O(N^2) of pure Python that blocks the worker's gevent loop. Profiled at
+10,000 clients per worker: 91% of the worker's time in basic_disconnect while clients left.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+
+
+class RoomIndex:
+    """Mixin for a python-socketio manager: keeps (namespace, sid) -> rooms beside the manager's room table."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sid_rooms: dict[tuple[str, str], set[Any]] = {}
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
+        self.sid_rooms.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
+        rooms = self.sid_rooms.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self.sid_rooms[(namespace, sid)]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [room for room in self.sid_rooms.get((namespace, sid), ()) if room is not None]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        for room in list(self.sid_rooms.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        # The rest of BaseManager.basic_disconnect: acknowledgement callbacks and pending (dis)connects.
+        self.callbacks.pop(sid, None)  # type: ignore[attr-defined]
+        for pending in (self.pending_connect, self.pending_disconnect):  # type: ignore[attr-defined]
+            sids = pending.get(namespace)
+            if sids and sid in sids:
+                sids.remove(sid)
+                if not sids:
+                    del pending[namespace]
+
+
+class IndexedManager(RoomIndex, socketio.Manager):
+    """In-process manager (one worker, no message queue)."""
+
+
+class IndexedRedisManager(RoomIndex, socketio.RedisManager):
+    """Redis message queue manager."""
+
+
+def client_manager(url: str, channel: str) -> socketio.Manager:
+    """The manager Flask-SocketIO would build for `url` (none or Redis), with the room index."""
+    if not url:
+        return IndexedManager()
+    if not url.startswith(("redis://", "rediss://")):
+        raise ValueError(f"the message queue must be a redis:// or rediss:// URL, got {url.split(':', 1)[0]}://...")
+    return IndexedRedisManager(url, channel=channel)
