@@ -73,7 +73,7 @@ seed: image venv
 
 bench: seed
 	podman container exists $(SANDBOX) || { echo "run make up first"; exit 1; }
-	python bench/run.py --target seed=websocket-seed --target bundle=$(SANDBOX)
+	python bench/run.py --target seed=websocket-seed --target bundle=$(SANDBOX) --large-inventory inventory
 
 clean-sandbox:
 	podman rm -f $(SANDBOX) >/dev/null 2>&1 || true
