@@ -26,7 +26,13 @@ def main(directory: str) -> int:
         print(f"no test reports in {directory}", file=sys.stderr)
         return 1
     passed, failed, skipped = count(reports)
+    # Scenarios that failed before or after their tests (converge, idempotence, check) count as one failure each.
+    broken = Path(directory, "failed-scenarios.txt")
+    scenarios = broken.read_text().split() if broken.exists() else []
+    failed += len(scenarios)
     print(f"reports: {', '.join(r.stem for r in reports)}")
+    if scenarios:
+        print(f"failed scenarios (outside or including their tests): {', '.join(scenarios)}")
     print(f"summary: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed or not passed else 0
 
