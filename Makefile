@@ -11,7 +11,7 @@ RELEASE  ?= bookworm
 RELEASES ?= bookworm trixie
 SANDBOX  := websocket-sandbox
 SANDBOX_PORT ?= 8080
-HOST_PACKAGES := podman runc debootstrap uidmap python3-venv python3-dev build-essential libssl-dev
+HOST_PACKAGES := podman runc debootstrap uidmap python3-venv python3-dev build-essential libssl-dev chromium
 
 export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CACHE)/containers.conf
