@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import json
 import queue
+import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import Message
 from typing import Any
 
+import requests
 import socketio
+import websocket
 
 WAIT = 10.0  # seconds to wait for an expected event; a wait, not a speed assertion
+ENGINEIO_PATH = "/socket.io/?EIO=4&transport=websocket"
+
+
+def insecure_tls() -> ssl.SSLContext:
+    """TLS without certificate checks: the scenarios serve a self-signed pair (its identity is tested on its own)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def sh(container: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -34,13 +49,48 @@ def uwsgi_stats(container: str, stats_socket: str = "/run/websocket/stats.sock")
     return json.loads(sh(container, "python3", "-c", reader, stats_socket).stdout)
 
 
-def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers=headers or {})
+@dataclass
+class Response:
+    status: int
+    headers: Message
+    body: str
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # hand the 3xx to the caller
+
+
+def http_request(
+    url: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+    follow_redirects: bool = False,
+) -> Response:
+    """One HTTP(S) request; any status (4xx, 5xx, 3xx unless followed) comes back as a Response."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=insecure_tls())]
+    if not follow_redirects:
+        handlers.append(_NoRedirect())
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=WAIT) as response:
-            return response.status, response.read().decode()
+        with urllib.request.build_opener(*handlers).open(request, timeout=WAIT) as response:
+            return Response(response.status, response.headers, response.read().decode())
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+        return Response(error.code, error.headers, error.read().decode())
+
+
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    response = http_request(url, headers=headers, follow_redirects=True)
+    return response.status, response.body
+
+
+def ws_connect(url: str, origin: str | None = None, **options: Any) -> websocket.WebSocket:
+    """A raw Engine.IO WebSocket (websocket-client) to a site URL (http/https, turned into ws/wss)."""
+    ws_url = url.replace("http", "ws", 1) + ENGINEIO_PATH
+    if ws_url.startswith("wss:"):
+        options.setdefault("sslopt", {"cert_reqs": ssl.CERT_NONE, "check_hostname": False})
+    return websocket.create_connection(ws_url, origin=origin, timeout=WAIT, **options)
 
 
 class Client:
@@ -49,6 +99,12 @@ class Client:
     def __init__(self, url: str, transports: list[str] | None = None, **options: Any) -> None:
         self.url = url
         self.transports = transports or ["websocket"]
+        if url.startswith("https:") and "http_session" not in options and not options.get("ssl_verify", False):
+            # The scenarios' pair is self-signed. trust_env off: REQUESTS_CA_BUNDLE would turn verification back on.
+            session = requests.Session()
+            session.verify = False
+            session.trust_env = False
+            options.update(ssl_verify=False, http_session=session)
         self.sio = socketio.Client(reconnection_delay=0.5, reconnection_delay_max=2, **options)
         self.events: dict[str, queue.Queue[Any]] = {name: queue.Queue() for name in ("message", "broadcast")}
         self.connects: queue.Queue[str] = queue.Queue()

@@ -1,4 +1,4 @@
-"""Behaviour of one host: uWSGI (gevent_uwsgi) behind nginx, checked with real Socket.IO clients over WebSocket."""
+"""Behaviour of one host: uWSGI (gevent_uwsgi) behind nginx (HTTPS), checked with real Socket.IO clients over wss."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from testlib import WAIT, Client, clients, http_get, sh, uwsgi_stats
+from testlib import Client, clients, http_get, sh, uwsgi_stats, ws_connect
 
 
 @pytest.mark.parametrize(
@@ -65,10 +65,9 @@ def test_healthz_reports_a_worker_pid(url, container):
 
 
 def test_foreign_origin_is_refused_and_own_origin_accepted(url):
-    ws_url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
     with pytest.raises(websocket.WebSocketBadStatusException):
-        websocket.create_connection(ws_url, origin="http://evil.example", timeout=WAIT)
-    own = websocket.create_connection(ws_url, origin=url, timeout=WAIT)
+        ws_connect(url, origin="https://evil.example")
+    own = ws_connect(url, origin=url)
     try:
         assert own.recv().startswith("0{")  # Engine.IO open packet
     finally:
