@@ -16,6 +16,8 @@ log = logging.getLogger("socketapp")
 
 # Engine.IO v4 packet types a text frame can start with (open, close, ping, pong, message, upgrade, noop).
 ENGINEIO_TYPES = frozenset("0123456")
+# Socket.IO v5 packet types that need a joined namespace: event and ack (the binary ones are checked by the library).
+EVENT_TYPES = frozenset("23")
 
 
 def _peer(environ: dict[str, Any]) -> str:
@@ -63,6 +65,12 @@ def install(server: socketio.Server) -> None:
 
     def on_message(eio_sid: str, data: Any) -> None:
         try:
+            # python-socketio drops events for a namespace the client never joined and keeps the client; the
+            # reference server (socket.io for Node) closes it, and so do we.
+            if isinstance(data, str) and data[:1] in EVENT_TYPES:
+                namespace = data[1:].split(",", 1)[0] if data[1:2] == "/" else "/"
+                if server.manager.sid_from_eio_sid(eio_sid, namespace) is None:
+                    raise ValueError(f"event for namespace {namespace!r}, which the client has not joined")
             dispatch(eio_sid, data)
         except ValueError as error:  # python-socketio's rejections, invalid JSON, unexpected binary data
             log.warning(

@@ -71,10 +71,20 @@ def raw(base_url: str, *frames: str | bytes) -> list[str | bytes]:
         (["xhello"], "<closed>", "not an Engine.IO packet: 'xhello'"),
         (["9hello"], "<closed>", "not an Engine.IO packet: '9hello'"),
         (["40", '42["message",'], "1", "bad Socket.IO packet: Expecting value"),
+        (['42["message","x"]'], "1", "event for namespace '/', which the client has not joined"),
+        (["40", '42/chat,["message","x"]'], "1", "event for namespace '/chat', which the client has not joined"),
         (["40", b"\x01garbage"], "1", "bad Socket.IO packet"),
         (["40", "4" + "x" * LIMIT], "<closed>", f"message of {LIMIT + 1} bytes exceeds the maximum of {LIMIT}"),
     ],
-    ids=["engineio-type-letter", "engineio-type-9", "invalid-json", "binary-garbage", "oversized"],
+    ids=[
+        "engineio-type-letter",
+        "engineio-type-9",
+        "invalid-json",
+        "event-before-connect",
+        "event-in-other-namespace",
+        "binary-garbage",
+        "oversized",
+    ],
 )
 def test_bad_input_closes_the_sender_only(base_url, healthy, caplog, frames, reply, logged):
     caplog.set_level(logging.WARNING, logger="socketapp")

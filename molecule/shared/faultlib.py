@@ -1,0 +1,352 @@
+"""Helpers for fault tests: clients pinned to chosen workers, health waits, echo probes that run through a fault."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from testlib import WAIT, Client, http_get, sh, uwsgi_stats
+
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Poll until probe returns something truthy (exceptions count as not yet); fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = probe()
+            if result:
+                return result
+        except Exception as error:  # a service that is coming back raises all sorts of errors
+            last_error = error
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error!r})")
+        time.sleep(interval)
+
+
+def container_pid(container: str) -> int:
+    """PID (on this machine) of the container's init: the key to its network namespace and root filesystem."""
+    out = subprocess.run(
+        ["podman", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True, text=True, check=True
+    ).stdout
+    return int(out)
+
+
+def main_pid(container: str, unit: str) -> int:
+    return int(sh(container, "systemctl", "show", "-p", "MainPID", "--value", unit).stdout)
+
+
+def unit_state(container: str, unit: str) -> tuple[str, str]:
+    """(is-enabled, is-active) of a unit."""
+    enabled = sh(container, "systemctl", "is-enabled", unit, check=False).stdout.strip()
+    active = sh(container, "systemctl", "is-active", unit, check=False).stdout.strip()
+    return enabled, active
+
+
+def worker_pids(container: str) -> dict[int, int]:
+    """uWSGI worker id -> pid of every worker that is up (the stats server reports pid 0 while one respawns)."""
+    return {w["id"]: w["pid"] for w in uwsgi_stats(container)["workers"] if w["pid"] > 0}
+
+
+def echo_ok(client: Client, timeout: float = WAIT) -> bool:
+    """One echo with a fresh token; late replies of earlier echoes are skipped, not mistaken for this one.
+    One echo at a time per client: two threads reading one reply queue would take each other's replies."""
+    with client.__dict__.setdefault("echo_lock", threading.Lock()):
+        token = f"echo-{uuid.uuid4()}"
+        try:
+            client.sio.send(token)
+        except Exception:  # disconnected: no echo
+            return False
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                if client.next("message", timeout=left) == token:
+                    return True
+            except Exception:  # queue.Empty: nothing more arrived in time
+                return False
+        return False
+
+
+def broadcast_reaches(sender: Client, listener: Client, timeout: float = 2.0) -> bool:
+    """One broadcast with a fresh token from sender; True when listener gets exactly that token in time."""
+    token = f"bcast-{uuid.uuid4()}"
+    try:
+        sender.sio.emit("broadcast", token)
+    except Exception:  # sender disconnected
+        return False
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if listener.next("broadcast", timeout=left) == token:
+                return True
+        except Exception:
+            return False
+    return False
+
+
+def wait_healthy(container: str, url: str, workers: int, timeout: float = 120) -> dict[int, int]:
+    """Wait until nginx, Redis and the app are active, every worker is up and a fresh client echoes."""
+
+    def ready() -> dict[int, int] | None:
+        for unit in ("websocket", "nginx", "redis-server"):
+            if unit_state(container, unit)[1] != "active":
+                return None
+        pids = worker_pids(container)
+        if len(pids) != workers or http_get(f"{url}/healthz")[0] != 200:
+            return None
+        client = Client(url).connect()
+        try:
+            return pids if echo_ok(client) else None
+        finally:
+            client.close()
+
+    return wait_for(ready, timeout, "a healthy service (units active, all workers up, a client echoes)")
+
+
+class NamespaceRelay:
+    """A loopback TCP port on this machine that forwards every connection to nginx inside a container's network
+    namespace, from one chosen loopback source address there.
+
+    nginx balances by `hash $remote_addr`; from the controller every client comes from one address (the port
+    forwarding), hence one worker. Relays with different source addresses put clients on chosen workers while they
+    still pass through nginx like real clients.
+    """
+
+    def __init__(self, container: str, source: str, target: tuple[str, int] = ("127.0.0.1", 80)) -> None:
+        self.netns = f"/proc/{container_pid(container)}/ns/net"
+        self.source = source
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.closed = False
+        self.open: set[socket.socket] = set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _dial(self) -> socket.socket:
+        # A socket belongs to the namespace of the thread that creates it, and setns() moves only the calling
+        # thread: this short-lived thread enters the container's namespace, the rest of the process stays here.
+        with open(self.netns) as ns:
+            if ctypes.CDLL(None, use_errno=True).setns(ns.fileno(), CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns {self.netns}")
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        upstream.bind((self.source, 0))
+        upstream.settimeout(WAIT)
+        upstream.connect(self.target)
+        upstream.settimeout(None)
+        return upstream
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(downstream,), daemon=True).start()
+
+    def _serve(self, downstream: socket.socket) -> None:
+        try:
+            upstream = self._dial()
+        except OSError:
+            downstream.close()  # the client sees a refused handshake and retries, as with a dead server
+            return
+        self.open.update((downstream, upstream))
+        threading.Thread(target=self._pump, args=(upstream, downstream), daemon=True).start()
+        self._pump(downstream, upstream)
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        # Pass the end of stream on, as a proxy would, then let the other direction finish.
+        for sock, how in ((sink, socket.SHUT_WR), (source, socket.SHUT_RD)):
+            with suppress(OSError):
+                sock.shutdown(how)
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        for sock in list(self.open):
+            sock.close()
+
+
+@dataclass
+class Pinned:
+    """Clients through nginx that sit on known uWSGI workers."""
+
+    by_worker: dict[int, list[Client]] = field(default_factory=dict)
+
+    def all(self) -> list[Client]:
+        return [client for clients in self.by_worker.values() for client in clients]
+
+
+def worker_of(relay: NamespaceRelay, pids: dict[int, int]) -> int | None:
+    """Which worker id nginx sends this relay's source address to, from the pid that /healthz reports."""
+    status, body = http_get(f"{relay.url}/healthz")
+    if status != 200:
+        return None
+    pid = json.loads(body)["pid"]
+    return next((worker for worker, known in pids.items() if known == pid), None)
+
+
+@contextmanager
+def pinned_clients(container: str, per_worker: int = 2, max_sources: int = 64) -> Iterator[Pinned]:
+    """per_worker connected clients on every uWSGI worker, each through its own relay (own source address)."""
+    pids = worker_pids(container)
+    pinned = Pinned({worker: [] for worker in pids})
+    with ExitStack() as stack:
+        for n in range(2, 2 + max_sources):
+            if all(len(clients) >= per_worker for clients in pinned.by_worker.values()):
+                break
+            relay = NamespaceRelay(container, f"127.0.0.{n}")
+            stack.callback(relay.close)
+            worker = worker_of(relay, pids)
+            if worker is None or len(pinned.by_worker[worker]) >= per_worker:
+                continue
+            client = Client(relay.url).connect()
+            stack.callback(client.close)
+            pinned.by_worker[worker].append(client)
+        missing = {w: per_worker - len(c) for w, c in pinned.by_worker.items() if len(c) < per_worker}
+        assert not missing, f"{max_sources} source addresses did not reach every worker: {missing} short"
+        yield pinned
+
+
+class EchoProbe:
+    """Echoes with each client in a background thread until stopped; records every attempt with its time."""
+
+    def __init__(self, clients: list[Client], interval: float = 0.2, timeout: float = 3.0) -> None:
+        self.clients = clients
+        self.interval = interval
+        self.timeout = timeout
+        self.results: dict[int, list[tuple[float, bool]]] = {i: [] for i in range(len(clients))}
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(len(clients))]
+
+    def _run(self, index: int) -> None:
+        client = self.clients[index]
+        while not self._stop.is_set():
+            ok = echo_ok(client, self.timeout)
+            self.results[index].append((time.monotonic(), ok))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> EchoProbe:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout + WAIT)
+
+    def failures(self) -> dict[int, int]:
+        return {i: sum(not ok for _, ok in attempts) for i, attempts in self.results.items()}
+
+    def successes(self) -> dict[int, int]:
+        return {i: sum(ok for _, ok in attempts) for i, attempts in self.results.items()}
+
+
+def kill9(container: str, pid: int) -> None:
+    sh(container, "kill", "-9", str(pid))
+
+
+def restart_container(container: str) -> None:
+    subprocess.run(["podman", "restart", container], capture_output=True, text=True, check=True, timeout=300)
+    subprocess.run([str(Path(__file__).with_name("wait-systemd.sh")), container], check=True, timeout=120)
+
+
+CLOSED = "<closed>"  # the server ended the WebSocket
+QUIET = "<quiet>"  # nothing more came within the wait
+
+
+class RawSocket:
+    """A bare WebSocket at the Engine.IO endpoint (websocket-client): frames go out exactly as given."""
+
+    def __init__(self, url: str, query: str = "EIO=4&transport=websocket", timeout: float = WAIT) -> None:
+        import websocket  # the controller's venv has it; only raw tests need it
+
+        self.ws = websocket.create_connection(url.replace("http", "ws", 1) + f"/socket.io/?{query}", timeout=timeout)
+        self.open_packet: dict[str, Any] = json.loads(self.ws.recv()[1:])  # "0{...}": Engine.IO open
+
+    def send(self, *frames: str | bytes) -> None:
+        import websocket
+
+        for frame in frames:
+            try:
+                if isinstance(frame, bytes):
+                    self.ws.send_binary(frame)
+                else:
+                    self.ws.send(frame)
+            except (websocket.WebSocketConnectionClosedException, OSError):
+                return  # closed by the server while we were still sending: replies() reports it
+
+    def replies(self, quiet: float = 2.0) -> list[str | bytes]:
+        """What the server sends (uWSGI's pings are answered and skipped), until it closes the WebSocket, sends
+        Engine.IO's close packet "1", or stays quiet for `quiet` seconds."""
+        import websocket
+
+        got: list[str | bytes] = []
+        self.ws.settimeout(quiet)
+        try:
+            while True:
+                opcode, data = self.ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    return [*got, CLOSED]
+                got.append(data.decode() if opcode == websocket.ABNF.OPCODE_TEXT else data)
+                if got[-1] == "1":
+                    return got
+        except websocket.WebSocketTimeoutException:
+            return [*got, QUIET]
+        except (websocket.WebSocketConnectionClosedException, OSError):
+            return [*got, CLOSED]
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def journal_cursor(container: str, unit: str) -> str | None:
+    """Where the unit's journal ends now; lines after it are what a test caused."""
+    out = sh(container, "journalctl", "-u", unit, "-n", "0", "--show-cursor", "--no-pager").stdout
+    return out.rsplit("-- cursor: ", 1)[1].strip() if "-- cursor: " in out else None
+
+
+def journal_after(container: str, unit: str, cursor: str | None) -> list[str]:
+    where = ["--after-cursor", cursor] if cursor else []
+    return sh(container, "journalctl", "-u", unit, *where, "--no-pager", "-o", "cat").stdout.splitlines()
+
+
+def track_disconnects(client: Client) -> list[float]:
+    """Monotonic times of the client's disconnects, from now on."""
+    times: list[float] = []
+    client.sio.on("disconnect", lambda *_: times.append(time.monotonic()))
+    return times
+
+
+def n_restarts(container: str, unit: str) -> int:
+    """How often systemd restarted the unit by its Restart= policy."""
+    return int(sh(container, "systemctl", "show", "-p", "NRestarts", "--value", unit).stdout)
+
+
+def processes(container: str, name: str) -> set[int]:
+    return {int(pid) for pid in sh(container, "pgrep", "-x", name, check=False).stdout.split()}
+
+
+def reconnected(clients: list[Client], times: int = 2, timeout: float = 60) -> None:
+    """Wait until every client has connected `times` times in all and echoes again."""
+    for index, client in enumerate(clients):
+        wait_for(lambda c=client: len(c.connected_at) >= times, timeout, f"client {index} to reconnect")
+        wait_for(lambda c=client: echo_ok(c), timeout, f"client {index} to echo after reconnecting")
