@@ -312,6 +312,18 @@ def _throwaway_inventory(tmp_path: Path, container: str) -> Path:
     return inventory
 
 
+def _fails_before_any_change(tmp_path: Path, container: str, extra: dict[str, object], message: str) -> None:
+    before = site_config(container)
+    result = playbook(
+        "playbooks/loadbalancer.yml", "-i", str(_throwaway_inventory(tmp_path, container)), "-e", json.dumps(extra)
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert message in output
+    assert re.search(rf"{container}\s*:.*changed=0", output)
+    assert site_config(container) == before
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -336,13 +348,17 @@ def _throwaway_inventory(tmp_path: Path, container: str) -> Path:
     ids=["files-missing-on-host", "files-missing-on-controller", "same-port"],
 )
 def test_bad_tls_input_fails_before_any_change(tmp_path, container, extra, message):
-    before = site_config(container)
-    extra = {"websocket_nginx_tls_certificate": "/etc/nginx/tls/missing.crt", **extra}
-    result = playbook(
-        "playbooks/loadbalancer.yml", "-i", str(_throwaway_inventory(tmp_path, container)), "-e", json.dumps(extra)
+    _fails_before_any_change(
+        tmp_path, container, {"websocket_nginx_tls_certificate": "/etc/nginx/tls/missing.crt", **extra}, message
     )
-    output = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode != 0
-    assert message in output
-    assert re.search(rf"{container}\s*:.*changed=0", output)
-    assert site_config(container) == before
+
+
+def test_a_key_of_another_certificate_fails_before_any_change(tmp_path, container, tls_dir):
+    self_signed_pair(tmp_path / "other.crt", tmp_path / "other.key")
+    extra = {
+        "websocket_nginx_tls_enabled": True,
+        "websocket_nginx_tls_certificate_src": str(tls_dir / "websocket.crt"),
+        "websocket_nginx_tls_certificate_key_src": str(tmp_path / "other.key"),
+    }
+    message = f"websocket_nginx_tls_certificate_key_src ({tmp_path / 'other.key'}) its private key"
+    _fails_before_any_change(tmp_path, container, extra, message)
