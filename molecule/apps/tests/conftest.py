@@ -1,0 +1,20 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+
+# Published by molecule.yml: nginx of the scenario's container on loopback.
+URL = "http://127.0.0.1:18083"
+CONTAINER = "websocket-apps"
+
+
+@pytest.fixture
+def url() -> str:
+    return URL
+
+
+@pytest.fixture
+def container() -> str:
+    return CONTAINER

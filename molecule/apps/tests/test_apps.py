@@ -1,0 +1,266 @@
+"""Bring your own app: the fixture app tally (not the bundled example) deployed by variables, as releases.
+
+The tests run in file order and build on each other, like an operator's day: the converged directory release, an
+unchanged redeploy, a deploy from git, a broken release, two rollbacks, a package deploy that prunes old releases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import shutil
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+from appslib import FIXTURES, ROOT, about, history, live_release, playbook, worker_pids
+
+from testlib import WAIT, Client, clients, http_get, sh
+
+HOST = "websocket-apps"
+# The directory release molecule converged; later tests roll back to it.
+state: dict[str, str] = {}
+
+
+def git(cwd: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=tests", "-c", "user.email=tests@example.invalid", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_fixture_events_work_over_websocket_through_nginx(url):
+    with clients(url, 2) as (first, second):
+        assert first.sio.transport() == "websocket"
+        assert first.sio.call("add", 1234567, timeout=WAIT) == {"total": 1234567, "pretty": "1,234,567"}
+        assert first.sio.call("add", 1, timeout=WAIT)["pretty"] == "1,234,568"  # humanize: the extra requirement
+        shouted: queue.Queue[dict[str, str]] = queue.Queue()
+        second.sio.on("shouted", shouted.put)
+        room = str(uuid.uuid4())
+        assert first.sio.call("join", room, timeout=WAIT) is True
+        assert second.sio.call("join", room, timeout=WAIT) is True
+        first.sio.emit("shout", {"room": room, "text": "hi there"})
+        assert shouted.get(timeout=WAIT) == {"room": room, "text": "HI THERE"}
+    assert about(url)["async_mode"] == "gevent_uwsgi"
+
+
+def test_settings_secret_and_config_file_reach_the_app(url):
+    info = about(url)
+    assert info["release"] == "1"
+    assert info["greeting"] == "hello from the config file"
+    # The secret has spaces, quotes, $ and backticks: it must reach the app byte for byte.
+    secret = 's3cret with spaces, "quotes", $dollar and `ticks`'
+    assert info["secret_sha256"] == hashlib.sha256(secret.encode()).hexdigest()
+
+
+def test_socketio_options_from_variables_reach_the_app(url):
+    status, body = http_get(f"{url}/socket.io/?EIO=4&transport=polling")
+    assert status == 200
+    handshake = json.loads(body[1:])
+    assert (handshake["pingInterval"], handshake["maxPayload"]) == (7000, 50000)
+
+
+def test_release_holds_only_the_named_code_and_its_own_settings(container):
+    release = live_release(container)
+    state["directory"] = release
+    assert history(container) == [release]
+    files = sh(container, "find", f"{ROOT}/releases/{release}/app", "-type", "f", "-printf", "%P\n").stdout.split()
+    assert sorted(files) == [
+        "pyproject.toml",
+        "requirements.txt",
+        "tally/__init__.py",
+        "tally/options.py",
+        "tally/server.py",
+    ]
+    ini = sh(container, "cat", f"{ROOT}/releases/{release}/uwsgi.ini").stdout
+    assert "module = tally.server:application" in ini
+    meta = sh(container, "cat", f"{ROOT}/releases/{release}/RELEASE").stdout
+    # The app's pins plus the server requirements the role adds (the fixture pins neither uWSGI nor gevent).
+    assert "  - humanize==4.17.0" in meta
+    assert "  - uWSGI==2.0.31" in meta
+    assert sh(container, "readlink", f"{ROOT}/app").stdout.strip() == f"{ROOT}/current/app"
+    assert "/etc/websocket/uwsgi.ini" in sh(container, "systemctl", "show", "-p", "ExecStart", "websocket").stdout
+
+
+def test_unchanged_deploy_from_a_tree_with_git_caches_and_secrets_changes_nothing(container, tmp_path):
+    tree = tmp_path / "tally"
+    shutil.copytree(FIXTURES / "tally", tree)
+    git(tree, "init", "-q")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "work in progress")
+    (tree / ".env").write_text("TALLY_SECRET=do-not-ship\n")
+    (tree / "instance").mkdir()
+    (tree / "instance" / "local.cfg").write_text("SECRET_KEY = 'do-not-ship'\n")
+    (tree / "tally" / "__pycache__").mkdir()
+    (tree / "tally" / "__pycache__" / "server.cpython-311.pyc").write_bytes(b"\0cache")
+    (tree / "tests").mkdir()
+    (tree / "tests" / "test_tally.py").write_text("def test_nothing():\n    pass\n")
+    pids = worker_pids(container)
+    run = playbook("playbooks/websocket.yml", "-e", f"websocket_app_source_dir={tree}")
+    assert run.rc == 0, run.output[-3000:]
+    assert run.recap(HOST)["changed"] == 0
+    assert live_release(container) == state["directory"]
+    assert worker_pids(container) == pids  # no restart
+    listing = sh(
+        container, "find", f"{ROOT}/releases", "-name", ".env", "-o", "-name", "instance", "-o", "-name", ".git"
+    )
+    assert listing.stdout == ""
+
+
+def test_secrets_never_show_in_the_play_output(url, container):
+    secret = f"rotated-{uuid.uuid4()}"
+    run = playbook("playbooks/websocket.yml", "--diff", "-v", "-e", f"tally_secret={secret}")
+    assert run.rc == 0, run.output[-3000:]
+    assert run.recap(HOST)["changed"] > 0  # the environment file changed and the service restarted
+    assert secret not in run.output
+    assert about(url)["secret_sha256"] == hashlib.sha256(secret.encode()).hexdigest()
+    assert live_release(container) == state["directory"]  # settings are not code: same release
+
+
+def test_deploy_from_a_git_repository(url, container, tmp_path):
+    # A repository with the app in service/, version 2 tagged v2 and one more pinned requirement (a new virtualenv).
+    work = tmp_path / "work"
+    shutil.copytree(FIXTURES / "tally", work / "service")
+    (work / "README.md").write_text("tally service\n")
+    init = work / "service" / "tally" / "__init__.py"
+    init.write_text(init.read_text().replace('RELEASE = "1"', 'RELEASE = "2-git"'))
+    requirements = work / "service" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "text-unidecode==1.3\n")
+    git(work, "init", "-q")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "tally 2")
+    git(work, "tag", "v2")
+    commit = git(work, "rev-parse", "HEAD")
+    git(tmp_path, "clone", "-q", "--bare", str(work), "tally.git")
+    sh(container, "rm", "-rf", "/srv/git")
+    sh(container, "mkdir", "-p", "/srv/git")
+    subprocess.run(["podman", "cp", str(tmp_path / "tally.git"), f"{container}:/srv/git/tally.git"], check=True)
+    sh(container, "chown", "-R", "root:root", "/srv/git")
+    source = [
+        "-e",
+        "websocket_app_source=git",
+        "-e",
+        "websocket_app_git_repo=file:///srv/git/tally.git",
+        "-e",
+        "websocket_app_git_version=v2",
+        "-e",
+        "websocket_app_git_subdir=service",
+    ]
+
+    run = playbook("playbooks/websocket.yml", *source)
+    assert run.rc == 0, run.output[-3000:]
+    release = live_release(container)
+    state["git"] = release
+    assert release.startswith(commit[:12])
+    assert about(url)["release"] == "2-git"
+    assert history(container) == [release, state["directory"]]
+    files = sh(container, "find", f"{ROOT}/releases/{release}/app", "-printf", "%P\n").stdout.split()
+    assert "tally/server.py" in files
+    assert not [name for name in files if name.startswith(".git") or name == "README.md"]
+    assert "  - text-unidecode==1.3" in sh(container, "cat", f"{ROOT}/releases/{release}/RELEASE").stdout
+
+    pids = worker_pids(container)
+    again = playbook("playbooks/websocket.yml", *source)
+    assert again.rc == 0, again.output[-3000:]
+    assert again.recap(HOST)["changed"] == 0
+    checked = playbook("playbooks/websocket.yml", "--check", *source)
+    assert checked.rc == 0, checked.output[-3000:]
+    assert checked.recap(HOST)["changed"] == 0
+    assert worker_pids(container) == pids
+
+
+def test_broken_release_fails_the_play_and_the_live_release_keeps_serving(url, container):
+    live = live_release(container)
+    pids = worker_pids(container)
+    client = Client(url).connect()
+    try:
+        assert client.sio.call("add", 2, timeout=WAIT)["total"] == 2
+        run = playbook("playbooks/websocket.yml", "-e", f"websocket_app_source_dir={FIXTURES / 'tally-broken'}")
+        assert run.rc != 0
+        assert "ModuleNotFoundError: No module named 'tally.scoring'" in run.output
+        assert "it did not go live and nothing was restarted" in run.output
+        assert live_release(container) == live
+        assert worker_pids(container) == pids
+        # The same connection, never dropped, still gets answers from the live release.
+        assert client.sio.call("add", 3, timeout=WAIT)["total"] == 5
+        assert len(client.connected_at) == 1
+    finally:
+        client.close()
+    assert about(url)["release"] == "2-git"
+
+
+def test_rollback_serves_the_previous_release(url, container):
+    client = Client(url).connect()
+    try:
+        run = playbook("playbooks/rollback.yml")
+        assert run.rc == 0, run.output[-3000:]
+        assert live_release(container) == state["directory"]
+        # The release rolled back from leaves the history: a second rollback would go further back.
+        assert history(container) == [state["directory"]]
+        assert client.connects.get(timeout=30) == "websocket"  # reconnected after the restart
+    finally:
+        client.close()
+    info = about(url)
+    assert info["release"] == "1"
+    assert info["greeting"] == "hello from the config file"
+
+
+def test_rollback_without_an_earlier_release_fails_and_changes_nothing(url, container):
+    pids = worker_pids(container)
+    run = playbook("playbooks/rollback.yml")
+    assert run.rc != 0
+    assert "No release to roll back to" in run.output
+    assert live_release(container) == state["directory"]
+    assert worker_pids(container) == pids
+
+
+@pytest.fixture
+def sdist(tmp_path: Path) -> Path:
+    """An sdist of tally 3.0, as `python -m build --sdist` would make it."""
+    archive = tmp_path / "tally-3.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted((FIXTURES / "tally").rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                relative = path.relative_to(FIXTURES / "tally")
+                data = path.read_text()
+                if relative.as_posix() == "tally/__init__.py":
+                    data = data.replace('RELEASE = "1"', 'RELEASE = "3-sdist"')
+                if relative.name == "pyproject.toml":
+                    data = data.replace('version = "1.0"', 'version = "3.0"')
+                staged = tmp_path / "staged" / relative
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                staged.write_text(data)
+                tar.add(staged, arcname=f"tally-3.0/{relative.as_posix()}")
+        info = tmp_path / "PKG-INFO"
+        info.write_text("Metadata-Version: 2.1\nName: tally\nVersion: 3.0\n")
+        tar.add(info, arcname="tally-3.0/PKG-INFO")
+    return archive
+
+
+def test_deploy_from_a_package_and_prune_old_releases(url, container, sdist):
+    run = playbook(
+        "playbooks/websocket.yml",
+        "-e",
+        "websocket_app_source=package",
+        "-e",
+        f"websocket_app_package={sdist}",
+        "-e",
+        f"websocket_app_requirements_file={FIXTURES / 'tally' / 'requirements.txt'}",
+        "-e",
+        "websocket_app_keep_releases=2",
+    )
+    assert run.rc == 0, run.output[-3000:]
+    assert about(url)["release"] == "3-sdist"
+    release = live_release(container)
+    assert history(container) == [release, state["directory"]]
+    # Kept: the live release and the one before it. Gone: the git release (left by the rollback), the broken one
+    # (never live) and the git release's virtualenv (no kept release uses it).
+    kept = sh(container, "ls", f"{ROOT}/releases").stdout.split()
+    assert sorted(kept) == sorted([release, state["directory"]])
+    venvs = sh(container, "ls", f"{ROOT}/venvs").stdout.split()
+    used = {
+        sh(container, "readlink", f"{ROOT}/releases/{name}/venv").stdout.strip().rsplit("/", 1)[-1] for name in kept
+    }
+    assert sorted(venvs) == sorted(used)
+    assert "source: package tally-3.0.tar.gz" in sh(container, "cat", f"{ROOT}/current/RELEASE").stdout
