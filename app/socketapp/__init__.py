@@ -9,7 +9,7 @@ import sys
 from flask import Flask, jsonify
 from flask_socketio import SocketIO
 
-from . import events, guard, health, logs
+from . import events, guard, health, logs, rooms
 from .settings import Settings
 
 socketio = SocketIO()
@@ -40,8 +40,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app,
         async_mode=settings.async_mode or default_async_mode(),
         cors_allowed_origins=settings.cors_for_socketio,
-        message_queue=settings.message_queue or None,
-        channel=settings.channel,
+        # Flask-SocketIO's own choice for the queue URL, with a per-client room index (see rooms.py).
+        client_manager=rooms.client_manager(settings.message_queue, settings.channel),
         logger=logs.library_logger("socketio.server", settings.socketio_logger, settings.log_level),
         engineio_logger=logs.library_logger("engineio.server", settings.engineio_logger, settings.log_level),
         ping_interval=settings.ping_interval,
