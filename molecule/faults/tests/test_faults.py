@@ -101,7 +101,7 @@ def test_nginx_reload_with_200_clients_drops_none(container, url, healthy):
     assert unit_state(container, "nginx") == ("enabled", "active")
 
 
-def test_service_restart_is_graceful_and_short(container, healthy, record_property, capsys):
+def test_service_restart_is_graceful_and_short(container, healthy, record_testsuite_property, capsys):
     cursor = journal_cursor(container, "websocket")
     master = main_pid(container, "websocket")
     with pinned_clients(container, per_worker=5) as pinned:
@@ -120,8 +120,8 @@ def test_service_restart_is_graceful_and_short(container, healthy, record_proper
         assert back, f"client {index} never echoed after the restart"
         downtimes.append(back[0] - disconnects[0])
     worst, median = max(downtimes), sorted(downtimes)[len(downtimes) // 2]
-    record_property("restart_downtime_max_s", round(worst, 2))
-    record_property("restart_downtime_median_s", round(median, 2))
+    record_testsuite_property("restart_downtime_max_s", round(worst, 2))
+    record_testsuite_property("restart_downtime_median_s", round(median, 2))
     with capsys.disabled():
         print(
             f"\nsystemctl restart websocket: clients without service {median:.2f} s median, {worst:.2f} s max "
@@ -134,7 +134,7 @@ def test_service_restart_is_graceful_and_short(container, healthy, record_proper
     assert any("goodbye to uWSGI" in line for line in log), log
 
 
-def test_a_killed_master_is_restarted_by_systemd(container, healthy, record_property):
+def test_a_killed_master_is_restarted_by_systemd(container, healthy, record_testsuite_property):
     master = main_pid(container, "websocket")
     restarts = n_restarts(container, "websocket")
     with pinned_clients(container, per_worker=1) as pinned:
@@ -152,7 +152,7 @@ def test_a_killed_master_is_restarted_by_systemd(container, healthy, record_prop
             "systemd to restart the unit",
         )
         reconnected(pinned.all(), timeout=120)
-        record_property("master_kill_recovery_s", round(time.monotonic() - killed, 1))
+        record_testsuite_property("master_kill_recovery_s", round(time.monotonic() - killed, 1))
     pids = worker_pids(container)
     assert set(pids.values()).isdisjoint(healthy.values()), "an old worker survived its master"
     assert processes(container, "uwsgi") == {main_pid(container, "websocket"), *pids.values()}
