@@ -42,7 +42,8 @@ def guarded_websocket(base: type) -> type:
                 return self._refuse(f"not an Engine.IO packet: {message[:40]!r}")
             if message is not None and len(message) > self.max_size:
                 # Engine.IO would close it as well, silently; say why.
-                return self._refuse(f"message of {len(message)} bytes exceeds the maximum of {self.max_size}")
+                unit = "bytes" if isinstance(message, bytes) else "characters"  # Engine.IO counts len() too
+                return self._refuse(f"message of {len(message)} {unit} exceeds the maximum of {self.max_size}")
             return message
 
         def _refuse(self, why: str) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import socketio as sio_client
 import websocket
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from socketapp import create_app, logs
 from socketapp.settings import Settings
@@ -18,9 +18,15 @@ from socketapp.settings import Settings
 LIMIT = 2000  # a small WEBSOCKET_MAX_MESSAGE_SIZE keeps the oversized frame cheap
 
 
+class QuietHandler(WSGIRequestHandler):
+    def log(self, *_args: object) -> None:
+        pass  # the dev server reads a closed WebSocket's last frame as a bad HTTP request and says so
+
+
 @pytest.fixture
 def base_url() -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, create_app(Settings(max_message_size=LIMIT)), threaded=True)
+    app = create_app(Settings(max_message_size=LIMIT))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"127.0.0.1:{server.server_port}"
@@ -74,7 +80,7 @@ def raw(base_url: str, *frames: str | bytes) -> list[str | bytes]:
         (['42["message","x"]'], "1", "event for namespace '/', which the client has not joined"),
         (["40", '42/chat,["message","x"]'], "1", "event for namespace '/chat', which the client has not joined"),
         (["40", b"\x01garbage"], "1", "bad Socket.IO packet"),
-        (["40", "4" + "x" * LIMIT], "<closed>", f"message of {LIMIT + 1} bytes exceeds the maximum of {LIMIT}"),
+        (["40", "4" + "x" * LIMIT], "<closed>", f"message of {LIMIT + 1} characters exceeds the maximum of {LIMIT}"),
     ],
     ids=[
         "engineio-type-letter",
