@@ -93,7 +93,7 @@ docs: venv
 unit: venv
 	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
 
-SCENARIOS ?= default cluster
+SCENARIOS ?= default cluster faults
 molecule: venv image
 	mkdir -p $(CACHE)/pip
 	# Every scenario runs even when one fails; a scenario that fails outside its tests (create, converge,

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from browser import Browser
 
 PROJECT = Path(__file__).resolve().parents[3]

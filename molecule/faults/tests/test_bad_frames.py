@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 import websocket
-from faultlib import CLOSED, QUIET, EchoProbe, RawSocket, journal_after, journal_cursor, wait_for, worker_pids
 
+from faultlib import CLOSED, QUIET, EchoProbe, RawSocket, journal_after, journal_cursor, wait_for, worker_pids
 from testlib import WAIT, Client, sh
 
 UWSGI_LIMIT = 1024 * 1024  # uWSGI's own websocket-max-size default (1024 KiB)

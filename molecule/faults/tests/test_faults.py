@@ -28,7 +28,6 @@ from faultlib import (
     wait_for,
     worker_pids,
 )
-
 from testlib import WAIT, Client, clients, sh
 
 UNITS = ("websocket", "nginx", "redis-server")
