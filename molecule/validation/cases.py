@@ -62,12 +62,16 @@ KNOWN_DEFECTS = {
 
 # Roles whose messages still name several variables at once (owned by another engineer while this was written).
 PENDING_SPLIT: dict[str, str] = {
-    NGINX: "websocket_nginx messages not split per variable yet",
     APP: "websocket_app messages not split per variable yet",
 }
 
 # Bad values argument_specs refuses for each type (str and path accept anything: they convert it).
-_WRONG_TYPE: dict[str, Any] = {"int": "lots", "bool": "maybe", "list": {"not": "a list"}, "dict": "not-a-dict"}
+_WRONG_TYPE: dict[str, Any] = {
+    "int": "lots",
+    "bool": "maybe",
+    "list": {"not": "a list"},
+    "dict": "not-a-dict",
+}
 
 
 def argspec_cases(role: str) -> list[Case]:
@@ -79,7 +83,16 @@ def argspec_cases(role: str) -> list[Case]:
         short = name.removeprefix(role + "_").replace("_", "-")
         if kind in _WRONG_TYPE:
             known = KNOWN_DEFECTS.get(name, "")
-            cases.append(_case(role, f"{short}-type", {name: _WRONG_TYPE[kind]}, name, f"to {kind}", known=known))
+            cases.append(
+                _case(
+                    role,
+                    f"{short}-type",
+                    {name: _WRONG_TYPE[kind]},
+                    name,
+                    f"to {kind}",
+                    known=known,
+                )
+            )
         if kind == "list" and spec.get("elements") in _WRONG_TYPE and spec.get("elements") != "list":
             element = spec["elements"]
             bad = _WRONG_TYPE[element] if element != "dict" else "not-a-dict"
@@ -87,7 +100,16 @@ def argspec_cases(role: str) -> list[Case]:
         if "choices" in spec:
             choices = ", ".join(str(choice) for choice in spec["choices"])
             bad = ["not-a-choice"] if kind == "list" else "not-a-choice"
-            cases.append(_case(role, f"{short}-choice", {name: bad}, name, choices, shown="not-a-choice"))
+            cases.append(
+                _case(
+                    role,
+                    f"{short}-choice",
+                    {name: bad},
+                    name,
+                    choices,
+                    shown="not-a-choice",
+                )
+            )
     return cases
 
 
@@ -97,7 +119,11 @@ def _shown(value: Any) -> str:
 
 REDIS_CASES = [
     _case(
-        REDIS, "password-empty", {"websocket_redis_password": ""}, "websocket_redis_password", "at least 16 characters"
+        REDIS,
+        "password-empty",
+        {"websocket_redis_password": ""},
+        "websocket_redis_password",
+        "at least 16 characters",
     ),
     _case(
         REDIS,
@@ -123,7 +149,14 @@ REDIS_CASES = [
         "non-empty list of addresses",
         shown=_shown("127.0.0.1"),
     ),
-    _case(REDIS, "bind-empty", {"websocket_redis_bind": []}, "websocket_redis_bind", "non-empty list", shown="[]"),
+    _case(
+        REDIS,
+        "bind-empty",
+        {"websocket_redis_bind": []},
+        "websocket_redis_bind",
+        "non-empty list",
+        shown="[]",
+    ),
     _case(
         REDIS,
         "bind-public",
@@ -132,8 +165,22 @@ REDIS_CASES = [
         "loopback or private addresses",
         shown=_shown(["203.0.113.7"]),
     ),
-    _case(REDIS, "port-zero", {"websocket_redis_port": 0}, "websocket_redis_port", "1-65535", shown="0"),
-    _case(REDIS, "port-too-high", {"websocket_redis_port": 65536}, "websocket_redis_port", "1-65535", shown="65536"),
+    _case(
+        REDIS,
+        "port-zero",
+        {"websocket_redis_port": 0},
+        "websocket_redis_port",
+        "1-65535",
+        shown="0",
+    ),
+    _case(
+        REDIS,
+        "port-too-high",
+        {"websocket_redis_port": 65536},
+        "websocket_redis_port",
+        "1-65535",
+        shown="65536",
+    ),
     _case(
         REDIS,
         "maxmemory-words",
@@ -183,6 +230,12 @@ TLS_PAIR = {
 }
 # More connections than any host allows one process (Linux caps RLIMIT_NOFILE at fs.nr_open, at most 2^30).
 BEYOND_ANY_HOST = 2_000_000_000
+# The host-file rule explains itself with the TLS switch and the _src pair.
+TLS_ON_HOST = (
+    "websocket_nginx_tls_enabled",
+    "websocket_nginx_tls_certificate_src",
+    "websocket_nginx_tls_certificate_key_src",
+)
 
 NGINX_CASES = [
     _case(
@@ -199,40 +252,98 @@ NGINX_CASES = [
         {"websocket_nginx_upstream_servers": ["app1"]},
         "websocket_nginx_upstream_servers",
         "unix:/path or address:port",
-        shown="app1",
+        shown=_shown(["app1"]),
     ),
     _case(
         NGINX,
-        "worker-rlimit-nofile-beyond-host",
-        {"websocket_nginx_worker_rlimit_nofile": BEYOND_ANY_HOST},
-        "websocket_nginx_worker_rlimit_nofile",
-        "hard limit of PID 1",
-        shown=str(BEYOND_ANY_HOST),
+        "fail-timeout-zero",
+        {"websocket_nginx_fail_timeout": 0},
+        "websocket_nginx_fail_timeout",
+        "1 or more",
+        shown="0",
     ),
     _case(
         NGINX,
-        "planned-connections-beyond-workers",
-        {"websocket_nginx_worker_connections": 1000, "websocket_nginx_worker_processes": 1},
-        "websocket_nginx_planned_connections",
-        "20000 connections",
-        shown="10000",
-        related=("websocket_nginx_worker_connections", "websocket_nginx_worker_processes"),
+        "listen-port-zero",
+        {"websocket_nginx_listen_port": 0},
+        "websocket_nginx_listen_port",
+        "1-65535",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "server-name-directive",
+        {"websocket_nginx_server_name": "chat.example; return 444"},
+        "websocket_nginx_server_name",
+        "host names separated by spaces",
+        shown=_shown("chat.example; return 444"),
+    ),
+    _case(
+        NGINX,
+        "webroot-relative",
+        {"websocket_nginx_webroot": "www"},
+        "websocket_nginx_webroot",
+        "absolute path",
+        shown='"www"',
+    ),
+    _case(
+        NGINX,
+        "static-dir-missing",
+        {"websocket_nginx_static_dir": "{files}/missing"},
+        "websocket_nginx_static_dir",
+        "a directory on the controller",
+        shown="/missing",
+    ),
+    _case(
+        NGINX,
+        "user-groups-string",
+        {"websocket_nginx_user_groups": "websocket"},
+        "websocket_nginx_user_groups",
+        "list of group names",
+        shown='"websocket"',
+    ),
+    _case(
+        NGINX,
+        "user-groups-names",
+        {"websocket_nginx_user_groups": ["web socket"]},
+        "websocket_nginx_user_groups",
+        "list of group names",
+        shown=_shown(["web socket"]),
     ),
     _case(
         NGINX,
         "proxy-read-timeout-short",
         {"websocket_nginx_proxy_read_timeout": 45},
         "websocket_nginx_proxy_read_timeout",
-        "ping",
+        "above the Engine.IO ping interval + ping timeout (45)",
         shown="45",
     ),
-    _case(NGINX, "listen-port-zero", {"websocket_nginx_listen_port": 0}, "websocket_nginx_listen_port", "1-65535"),
+    _case(
+        NGINX,
+        "client-max-body-size-zero",
+        {"websocket_nginx_client_max_body_size": 0},
+        "websocket_nginx_client_max_body_size",
+        "1 or more",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "planned-connections-zero",
+        {"websocket_nginx_planned_connections": 0},
+        "websocket_nginx_planned_connections",
+        "at least 1",
+        shown="0",
+    ),
     _case(
         NGINX,
         "worker-connections-small",
-        {"websocket_nginx_planned_connections": 10, "websocket_nginx_worker_connections": 63},
+        {
+            "websocket_nginx_planned_connections": 10,
+            "websocket_nginx_worker_connections": 63,
+        },
         "websocket_nginx_worker_connections",
-        ">= 64",
+        "at least 64",
+        shown="63",
     ),
     _case(
         NGINX,
@@ -243,15 +354,17 @@ NGINX_CASES = [
             "websocket_nginx_worker_rlimit_nofile": 1000,
         },
         "websocket_nginx_worker_rlimit_nofile",
-        "at least as large",
+        "at least websocket_nginx_worker_connections (2000)",
+        shown="1000",
         related=("websocket_nginx_worker_connections",),
     ),
     _case(
         NGINX,
-        "client-max-body-size-zero",
-        {"websocket_nginx_client_max_body_size": 0},
-        "websocket_nginx_client_max_body_size",
-        ">= 1",
+        "worker-processes-zero",
+        {"websocket_nginx_worker_processes": 0},
+        "websocket_nginx_worker_processes",
+        "at least 1",
+        shown="0",
     ),
     _case(
         NGINX,
@@ -267,6 +380,51 @@ NGINX_CASES = [
         {"websocket_nginx_content_security_policy": 'default-src "self"'},
         "websocket_nginx_content_security_policy",
         "double quotes",
+        shown=_shown('default-src "self"'),
+    ),
+    _case(
+        NGINX,
+        "content-security-policy-backslash",
+        {"websocket_nginx_content_security_policy": "default-src 'self' \\"},
+        "websocket_nginx_content_security_policy",
+        "backslashes",
+    ),
+    _case(
+        NGINX,
+        "worker-rlimit-nofile-beyond-host",
+        {"websocket_nginx_worker_rlimit_nofile": BEYOND_ANY_HOST},
+        "websocket_nginx_worker_rlimit_nofile",
+        "hard limit of PID 1",
+        shown=str(BEYOND_ANY_HOST),
+    ),
+    _case(
+        NGINX,
+        "planned-connections-beyond-workers",
+        {
+            "websocket_nginx_worker_connections": 1000,
+            "websocket_nginx_worker_processes": 1,
+        },
+        "websocket_nginx_planned_connections",
+        "20000 connections",
+        shown="10000",
+        related=(
+            "websocket_nginx_worker_connections",
+            "websocket_nginx_worker_processes",
+        ),
+    ),
+    *(
+        _case(
+            NGINX,
+            f"{name.removeprefix(NGINX + '_').replace('_', '-')}-string",
+            {name: "false"},
+            name,
+            "true or false",
+        )
+        for name in (
+            f"{NGINX}_tls_enabled",
+            f"{NGINX}_tls_http2",
+            f"{NGINX}_hsts_include_subdomains",
+        )
     ),
     _case(
         NGINX,
@@ -275,6 +433,7 @@ NGINX_CASES = [
         "websocket_nginx_tls_port",
         "1-65535",
         shown="65536",
+        related=("websocket_nginx_listen_port",),
     ),
     _case(
         NGINX,
@@ -289,10 +448,24 @@ NGINX_CASES = [
         "tls-protocols-empty",
         {"websocket_nginx_tls_protocols": []},
         "websocket_nginx_tls_protocols",
-        "TLSv1.2, TLSv1.3",
+        "non-empty list of TLSv1.2, TLSv1.3",
+        shown="[]",
     ),
     _case(
-        NGINX, "tls-ciphers-empty", {"websocket_nginx_tls_ciphers": []}, "websocket_nginx_tls_ciphers", "OpenSSL names"
+        NGINX,
+        "tls-protocols-string",
+        {"websocket_nginx_tls_protocols": "TLSv1.3"},
+        "websocket_nginx_tls_protocols",
+        "non-empty list of TLSv1.2, TLSv1.3",
+        shown='"TLSv1.3"',
+    ),
+    _case(
+        NGINX,
+        "tls-ciphers-empty",
+        {"websocket_nginx_tls_ciphers": []},
+        "websocket_nginx_tls_ciphers",
+        "non-empty list of OpenSSL names",
+        shown="[]",
     ),
     _case(
         NGINX,
@@ -300,8 +473,7 @@ NGINX_CASES = [
         {"websocket_nginx_tls_ciphers": ["ECDHE RSA"]},
         "websocket_nginx_tls_ciphers",
         "OpenSSL names",
-        shown="ECDHE RSA",
-        known=PENDING_SPLIT[NGINX] + ": the value given is not shown",
+        shown=_shown(["ECDHE RSA"]),
     ),
     _case(
         NGINX,
@@ -309,6 +481,7 @@ NGINX_CASES = [
         {"websocket_nginx_hsts_max_age": -1},
         "websocket_nginx_hsts_max_age",
         "0 or more",
+        shown="-1",
     ),
     _case(
         NGINX,
@@ -316,8 +489,7 @@ NGINX_CASES = [
         {"websocket_nginx_tls_certificate": "tls/site.crt"},
         "websocket_nginx_tls_certificate",
         "absolute path",
-        shown="tls/site.crt",
-        known=PENDING_SPLIT[NGINX] + ": the value given is not shown",
+        shown='"tls/site.crt"',
     ),
     _case(
         NGINX,
@@ -325,8 +497,7 @@ NGINX_CASES = [
         {"websocket_nginx_tls_certificate_key": "tls/site.key"},
         "websocket_nginx_tls_certificate_key",
         "absolute path",
-        shown="tls/site.key",
-        known=PENDING_SPLIT[NGINX] + ": the value given is not shown",
+        shown='"tls/site.key"',
     ),
     _case(
         NGINX,
@@ -334,6 +505,7 @@ NGINX_CASES = [
         {"websocket_nginx_tls_certificate_src": "{files}/tls/site.crt"},
         "websocket_nginx_tls_certificate_key_src",
         "both set",
+        shown='("")',
         related=("websocket_nginx_tls_certificate_src",),
     ),
     _case(
@@ -342,8 +514,17 @@ NGINX_CASES = [
         {"websocket_nginx_tls_plain_http_networks": ["office"]},
         "websocket_nginx_tls_plain_http_networks",
         "addresses or CIDR ranges",
-        shown="office",
+        shown=_shown(["office"]),
     ),
+    _case(
+        NGINX,
+        "tls-plain-http-networks-string",
+        {"websocket_nginx_tls_plain_http_networks": "127.0.0.0/8"},
+        "websocket_nginx_tls_plain_http_networks",
+        "list of addresses or CIDR ranges",
+        shown='"127.0.0.0/8"',
+    ),
+    # TLS on without the certificate files: on the controller (copied from there) or on the host.
     _case(
         NGINX,
         "tls-on-without-certificate-src-file",
@@ -351,57 +532,79 @@ NGINX_CASES = [
         "websocket_nginx_tls_certificate_src",
         "not a file on the controller",
         shown="tls/missing.crt",
-        related=("websocket_nginx_tls_enabled", "websocket_nginx_tls_certificate_key_src"),
+        related=("websocket_nginx_tls_enabled",),
     ),
     _case(
         NGINX,
         "tls-on-without-key-src-file",
-        {**TLS_PAIR, "websocket_nginx_tls_certificate_key_src": "{files}/tls/missing.key"},
+        {
+            **TLS_PAIR,
+            "websocket_nginx_tls_certificate_key_src": "{files}/tls/missing.key",
+        },
         "websocket_nginx_tls_certificate_key_src",
         "not a file on the controller",
         shown="tls/missing.key",
-        related=("websocket_nginx_tls_enabled", "websocket_nginx_tls_certificate_src"),
+        related=("websocket_nginx_tls_enabled",),
     ),
     _case(
         NGINX,
         "tls-certificate-src-not-a-certificate",
-        {**TLS_PAIR, "websocket_nginx_tls_certificate_src": "{files}/tls/not-a-certificate.pem"},
+        {
+            **TLS_PAIR,
+            "websocket_nginx_tls_certificate_src": "{files}/tls/not-a-certificate.pem",
+        },
         "websocket_nginx_tls_certificate_src",
-        "PEM certificate",
+        "must be a PEM certificate",
         shown="not-a-certificate.pem",
-        related=("websocket_nginx_tls_certificate_key_src",),
     ),
     _case(
         NGINX,
         "tls-certificate-key-src-not-a-key",
-        {**TLS_PAIR, "websocket_nginx_tls_certificate_key_src": "{files}/tls/not-a-certificate.pem"},
+        {
+            **TLS_PAIR,
+            "websocket_nginx_tls_certificate_key_src": "{files}/tls/not-a-certificate.pem",
+        },
         "websocket_nginx_tls_certificate_key_src",
-        "private key",
+        "must be a PEM private key without a passphrase",
         shown="not-a-certificate.pem",
-        related=("websocket_nginx_tls_certificate_src",),
     ),
     _case(
         NGINX,
         "tls-certificate-key-src-of-another-certificate",
-        {**TLS_PAIR, "websocket_nginx_tls_certificate_key_src": "{files}/tls/other.key"},
+        {
+            **TLS_PAIR,
+            "websocket_nginx_tls_certificate_key_src": "{files}/tls/other.key",
+        },
         "websocket_nginx_tls_certificate_key_src",
-        "its private key",
+        "belongs to another certificate",
         shown="tls/other.key",
         related=("websocket_nginx_tls_certificate_src",),
     ),
     _case(
         NGINX,
-        "tls-on-without-files-on-host",
-        {"websocket_nginx_tls_enabled": True, "websocket_nginx_tls_certificate": "/nonexistent/site.crt"},
+        "tls-on-without-certificate-on-host",
+        {
+            "websocket_nginx_tls_enabled": True,
+            "websocket_nginx_tls_certificate": "/nonexistent/site.crt",
+            "websocket_nginx_tls_certificate_key": "{files}/tls/site.key",
+        },
         "websocket_nginx_tls_certificate",
         "not a file there",
         shown="/nonexistent/site.crt",
-        related=(
-            "websocket_nginx_tls_enabled",
-            "websocket_nginx_tls_certificate_src",
-            "websocket_nginx_tls_certificate_key",
-            "websocket_nginx_tls_certificate_key_src",
-        ),
+        related=TLS_ON_HOST,
+    ),
+    _case(
+        NGINX,
+        "tls-on-without-key-on-host",
+        {
+            "websocket_nginx_tls_enabled": True,
+            "websocket_nginx_tls_certificate": "{files}/tls/site.crt",
+            "websocket_nginx_tls_certificate_key": "/nonexistent/site.key",
+        },
+        "websocket_nginx_tls_certificate_key",
+        "not a file there",
+        shown="/nonexistent/site.key",
+        related=TLS_ON_HOST,
     ),
 ]
 
@@ -440,7 +643,10 @@ APP_CASES = [
     _case(
         APP,
         "package-not-a-wheel",
-        {"websocket_app_source": "package", "websocket_app_package": "{files}/notes.txt"},
+        {
+            "websocket_app_source": "package",
+            "websocket_app_package": "{files}/notes.txt",
+        },
         "websocket_app_package",
         ".whl, .tar.gz or .zip file on the controller",
         shown="notes.txt",
@@ -547,7 +753,10 @@ APP_CASES = [
     _case(
         APP,
         "source-dir-nothing-to-deploy",
-        {"websocket_app_source_dir": "{files}/empty", "websocket_app_requirements_file": ""},
+        {
+            "websocket_app_source_dir": "{files}/empty",
+            "websocket_app_requirements_file": "",
+        },
         "websocket_app_source_dir",
         "no file left to deploy",
         related=("websocket_app_source_exclude",),
@@ -569,7 +778,13 @@ APP_CASES = [
         "net.core.somaxconn",
         shown="1000000",
     ),
-    _case(APP, "processes-zero", {"websocket_app_processes": 0}, "websocket_app_processes", ">= 1"),
+    _case(
+        APP,
+        "processes-zero",
+        {"websocket_app_processes": 0},
+        "websocket_app_processes",
+        ">= 1",
+    ),
     _case(
         APP,
         "planned-connections-zero",
@@ -637,12 +852,34 @@ APP_CASES = [
         "package.module:callable",
         shown="socketapp.wsgi",
     ),
-    _case(APP, "ping-interval-zero", {"websocket_app_ping_interval": 0}, "websocket_app_ping_interval", ">= 1"),
-    _case(APP, "ping-timeout-zero", {"websocket_app_ping_timeout": 0}, "websocket_app_ping_timeout", ">= 1"),
     _case(
-        APP, "max-message-size-zero", {"websocket_app_max_message_size": 0}, "websocket_app_max_message_size", ">= 1"
+        APP,
+        "ping-interval-zero",
+        {"websocket_app_ping_interval": 0},
+        "websocket_app_ping_interval",
+        ">= 1",
     ),
-    _case(APP, "tcp-base-port-zero", {"websocket_app_tcp_base_port": 0}, "websocket_app_tcp_base_port", "1-65535"),
+    _case(
+        APP,
+        "ping-timeout-zero",
+        {"websocket_app_ping_timeout": 0},
+        "websocket_app_ping_timeout",
+        ">= 1",
+    ),
+    _case(
+        APP,
+        "max-message-size-zero",
+        {"websocket_app_max_message_size": 0},
+        "websocket_app_max_message_size",
+        ">= 1",
+    ),
+    _case(
+        APP,
+        "tcp-base-port-zero",
+        {"websocket_app_tcp_base_port": 0},
+        "websocket_app_tcp_base_port",
+        "1-65535",
+    ),
     _case(
         APP,
         "tcp-ports-beyond-65535",
@@ -654,7 +891,10 @@ APP_CASES = [
     _case(
         APP,
         "cors-any-and-list",
-        {"websocket_app_cors_allow_any": True, "websocket_app_cors_allowed_origins": ["https://chat.example"]},
+        {
+            "websocket_app_cors_allow_any": True,
+            "websocket_app_cors_allowed_origins": ["https://chat.example"],
+        },
         "websocket_app_cors_allow_any",
         "choose one",
         related=("websocket_app_cors_allowed_origins",),
