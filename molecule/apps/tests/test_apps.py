@@ -108,6 +108,41 @@ def test_unchanged_deploy_from_a_tree_with_git_caches_and_secrets_changes_nothin
     assert listing.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (["websocket_app_source=git"], "git needs websocket_app_git_repo"),
+        (['{"websocket_app_extra_requirements": ["humanize>=4"]}'], "not pinned: ['humanize>=4']"),
+        (["websocket_app_keep_releases=1"], "websocket_app_keep_releases must be at least 2"),
+        (['{"websocket_app_environment": {"BAD-NAME": "x"}}'], "offending names: ['BAD-NAME']"),
+    ],
+)
+def test_bad_input_fails_before_any_change_naming_the_variable(container, variables, message):
+    live = live_release(container)
+    pids = worker_pids(container)
+    run = playbook("playbooks/websocket.yml", *[arg for variable in variables for arg in ("-e", variable)])
+    assert run.rc != 0
+    assert message in run.output
+    assert run.recap(HOST)["changed"] == 0
+    assert live_release(container) == live
+    assert worker_pids(container) == pids
+
+
+def test_check_mode_reports_a_new_release_and_changes_nothing(container, tmp_path):
+    tree = tmp_path / "tally"
+    shutil.copytree(FIXTURES / "tally", tree)
+    init = tree / "tally" / "__init__.py"
+    init.write_text(init.read_text().replace('RELEASE = "1"', 'RELEASE = "1-checked"'))
+    releases = sh(container, "ls", f"{ROOT}/releases").stdout
+    pids = worker_pids(container)
+    run = playbook("playbooks/websocket.yml", "--check", "-e", f"websocket_app_source_dir={tree}")
+    assert run.rc == 0, run.output[-3000:]
+    assert run.recap(HOST)["changed"] > 0
+    assert sh(container, "ls", f"{ROOT}/releases").stdout == releases
+    assert live_release(container) == state["directory"]
+    assert worker_pids(container) == pids
+
+
 def test_secrets_never_show_in_the_play_output(url, container):
     secret = f"rotated-{uuid.uuid4()}"
     run = playbook("playbooks/websocket.yml", "--diff", "-v", "-e", f"tally_secret={secret}")
