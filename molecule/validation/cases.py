@@ -38,6 +38,7 @@ class Case:
     related: tuple[str, ...] = ()  # other variables the message may name (cross-field rules)
     secret: bool = False  # the value given must appear nowhere in the output
     known: str = ""  # why this row is not refused cleanly yet (a defect outside the validation files)
+    by_argspec: bool = False  # refused by argument_specs (the role's first, generated task)
 
     @property
     def host(self) -> str:
@@ -82,34 +83,18 @@ def argspec_cases(role: str) -> list[Case]:
         kind = spec.get("type", "str")
         short = name.removeprefix(role + "_").replace("_", "-")
         if kind in _WRONG_TYPE:
+            given = {name: _WRONG_TYPE[kind]}
             known = KNOWN_DEFECTS.get(name, "")
-            cases.append(
-                _case(
-                    role,
-                    f"{short}-type",
-                    {name: _WRONG_TYPE[kind]},
-                    name,
-                    f"to {kind}",
-                    known=known,
-                )
-            )
+            cases.append(Case(role, f"{short}-type", given, name, (f"to {kind}",), known=known, by_argspec=True))
         if kind == "list" and spec.get("elements") in _WRONG_TYPE and spec.get("elements") != "list":
             element = spec["elements"]
             bad = _WRONG_TYPE[element] if element != "dict" else "not-a-dict"
-            cases.append(_case(role, f"{short}-elements", {name: [bad]}, name, f"to {element}"))
+            cases.append(Case(role, f"{short}-elements", {name: [bad]}, name, (f"to {element}",), by_argspec=True))
         if "choices" in spec:
             choices = ", ".join(str(choice) for choice in spec["choices"])
             bad = ["not-a-choice"] if kind == "list" else "not-a-choice"
-            cases.append(
-                _case(
-                    role,
-                    f"{short}-choice",
-                    {name: bad},
-                    name,
-                    choices,
-                    shown="not-a-choice",
-                )
-            )
+            given = {name: bad}
+            cases.append(Case(role, f"{short}-choice", given, name, (choices,), shown="not-a-choice", by_argspec=True))
     return cases
 
 
