@@ -92,8 +92,9 @@ docs: venv
 
 unit: venv
 	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
+	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/validation.xml molecule/validation
 
-SCENARIOS ?= default cluster faults
+SCENARIOS ?= default cluster faults apps
 molecule: venv image
 	mkdir -p $(CACHE)/pip
 	# Every scenario runs even when one fails; a scenario that fails outside its tests (create, converge,

@@ -49,17 +49,9 @@ def _case(role: str, id_: str, given: dict[str, Any], var: str, *allowed: str, *
     return Case(role, id_, given, var, tuple(allowed), **extra)
 
 
-# Wrong types that break a derived default before argument_specs can name them (fix in the role's defaults/main.yml).
-KNOWN_DEFECTS = {
-    f"{NGINX}_worker_connections": (
-        "defaults/main.yml divides by websocket_nginx_worker_connections | int (0 for a non-number) in "
-        "websocket_nginx_worker_processes: 'float division by zero' instead of the argument_specs message"
-    ),
-    f"{APP}_planned_connections": (
-        "defaults/main.yml multiplies websocket_app_planned_connections by 1.1 without | int in websocket_app_gevent: "
-        "a string (also -e websocket_app_planned_connections=20000) fails with 'can't multiply sequence'"
-    ),
-}
+# Wrong types that break a derived default before argument_specs can name them (none left: fix them in the
+# role's defaults/main.yml, not here).
+KNOWN_DEFECTS: dict[str, str] = {}
 
 # Bad values argument_specs refuses for each type (str and path accept anything: they convert it).
 _WRONG_TYPE: dict[str, Any] = {
