@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         max_http_buffer_size=settings.max_message_size,
+        always_connect=settings.always_connect,
     )
     guard.install(socketio.server)
     logging.getLogger("socketapp").info(

@@ -51,6 +51,7 @@ class Settings:
     ping_interval: int = 25
     ping_timeout: int = 20
     max_message_size: int = 1_000_000
+    always_connect: bool = False
     async_mode: str = ""
     log_level: str = "INFO"
     stats_interval: int = 60
@@ -82,6 +83,7 @@ class Settings:
             ping_interval=_positive(env, "PING_INTERVAL", cls.ping_interval),
             ping_timeout=_positive(env, "PING_TIMEOUT", cls.ping_timeout),
             max_message_size=_positive(env, "MAX_MESSAGE_SIZE", cls.max_message_size),
+            always_connect=_bool(env, "ALWAYS_CONNECT", False),
             async_mode=env.get(PREFIX + "ASYNC_MODE", "").strip(),
             log_level=log_level,
             stats_interval=_positive(env, "STATS_INTERVAL", cls.stats_interval),

@@ -101,6 +101,7 @@ def test_settings_come_from_the_environment():
             "WEBSOCKET_PING_TIMEOUT": "5",
             "WEBSOCKET_MAX_MESSAGE_SIZE": "65536",
             "WEBSOCKET_ENGINEIO_LOGGER": "true",
+            "WEBSOCKET_ALWAYS_CONNECT": "true",
         }
     )
     assert settings.cors_for_socketio == ["https://a.example", "https://b.example"]
@@ -108,6 +109,8 @@ def test_settings_come_from_the_environment():
     assert (settings.ping_interval, settings.ping_timeout, settings.max_message_size) == (10, 5, 65536)
     assert settings.engineio_logger is True
     assert settings.socketio_logger is False
+    assert settings.always_connect is True
+    assert Settings.from_env({}).always_connect is False
 
 
 @pytest.mark.parametrize(
