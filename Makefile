@@ -22,12 +22,13 @@ ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
 export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
-.PHONY: help up test bench seed host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox docs
+.PHONY: help up test bench seed host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox docs collection
 
 help:
 	@echo "make up    - build the local sandbox container and deploy the bundle to it (http://127.0.0.1:$(SANDBOX_PORT)/)"
 	@echo "make test  - lint, app unit tests, molecule test"
 	@echo "make bench - seed setup vs bundle defaults, side by side (after make up): bench/results/"
+	@echo "make collection - the roles and playbooks as an Ansible collection: $(CACHE)/websocket_bundle-*.tar.gz"
 
 up: image sandbox converge
 	@echo "Sandbox ready: http://127.0.0.1:$(SANDBOX_PORT)/  (podman exec $(SANDBOX) systemctl restart websocket)"
@@ -77,6 +78,13 @@ bench: seed
 	podman container exists $(SANDBOX) || { echo "run make up first"; exit 1; }
 	python bench/run.py --target seed=websocket-seed --target bundle=$(SANDBOX) --large-inventory inventory
 
+# The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/, app/.
+collection: venv
+	rm -rf $(CACHE)/collection && mkdir -p $(CACHE)/collection
+	cp -r templates/collection/. roles app $(CACHE)/collection/
+	cp -n playbooks/*.yml $(CACHE)/collection/playbooks/
+	ansible-galaxy collection build --force --output-path $(CACHE) $(CACHE)/collection
+
 clean-sandbox:
 	podman rm -f $(SANDBOX) >/dev/null 2>&1 || true
 
@@ -93,6 +101,7 @@ docs: venv
 unit: venv
 	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/validation.xml molecule/validation
+	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/packaging.xml molecule/packaging
 
 SCENARIOS ?= default cluster faults apps
 molecule: venv image

@@ -901,6 +901,15 @@ APP_CASES = [
         "must be set when websocket_app_processes is above 1 (is 2)",
         related=("websocket_app_processes",),
     ),
+    # A YAML null (`websocket_app_message_queue:`) means no queue, like '', and is refused the same way.
+    _case(
+        APP,
+        "processes-with-null-message-queue",
+        {"websocket_app_processes": 2, "websocket_app_message_queue": None},
+        "websocket_app_message_queue",
+        "must be set when websocket_app_processes is above 1 (is 2)",
+        related=("websocket_app_processes",),
+    ),
     _case(
         APP,
         "message-queue-not-a-url",

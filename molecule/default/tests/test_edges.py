@@ -167,6 +167,13 @@ def test_http2_is_offered_and_http_1_1_still_works():
         assert tls.selected_alpn_protocol() == "http/1.1"
 
 
+def test_the_site_uses_this_release_http2_syntax(container):
+    # vars/Debian-<major>.yml pins the syntax: the old `listen ... http2` warns on nginx >= 1.25.1 (Debian 13).
+    checked = sh(container, "nginx", "-t")
+    assert "syntax is ok" in checked.stderr
+    assert "[warn]" not in checked.stderr, checked.stderr
+
+
 def test_websocket_upgrade_over_wss_through_nginx(url):
     own = ws_connect(url, origin=url)
     try:
