@@ -126,5 +126,7 @@ def test_benchmark_smoke_run_produces_json_chart_and_summary(container, tmp_path
     assert result["echo"]["best_rate_within_budget"] > 0
     broadcast = result["broadcast"]
     assert broadcast["received"] == broadcast["connected"] * broadcast["sent"] > 0
+    ref = result["reference"]
+    assert (ref["held"], ref["echoed"], ref["failed"], ref["not_websocket"]) == (30, 30, 0, 0), ref
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
     assert "| capacity: held / tried | 40 / 40 |" in (tmp_path / "summary.md").read_text()
