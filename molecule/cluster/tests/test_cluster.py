@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import socketio
 
-from testlib import WAIT, Client, clients, http_get, sh
+from testlib import INVENTORY, WAIT, Client, clients, http_get, playbook, sh
 
 LB_URL = "http://127.0.0.1:18081"
 # Every upstream worker socket, published on loopback by molecule.yml: (host, worker) -> URL.
@@ -25,21 +23,12 @@ WORKERS = {
     ("cluster-app2", 2): "http://127.0.0.1:26002",
 }
 
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-INVENTORY = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "inventory"
 APP_ENV = 'set -a; . /etc/websocket/websocket.env; set +a; exec /opt/websocket/venv/bin/python -c "$0"'
 
 
 def app_python(container: str, code: str) -> subprocess.CompletedProcess[str]:
     """Run Python in an app host's virtualenv with the app's environment (message queue URL and password)."""
     return sh(container, "sh", "-c", APP_ENV, code, check=False)
-
-
-def playbook(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-    return subprocess.run(
-        ["ansible-playbook", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 
 from browser import Browser
+from testlib import PROJECT
 
-PROJECT = Path(__file__).resolve().parents[3]
 RELEASE = os.environ.get("MOLECULE_DEBIAN_RELEASE", "bookworm")
 SCREENSHOT = PROJECT / ".cache" / "reports" / f"browser-{RELEASE}.png"
 

@@ -7,12 +7,11 @@ import re
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 import websocket
 
-from testlib import Client, clients, http_get, sh, uwsgi_stats, ws_connect
+from testlib import PROJECT, Client, clients, http_get, sh, uwsgi_stats, ws_connect
 
 
 @pytest.mark.parametrize(
@@ -103,11 +102,10 @@ def test_restart_websocket_and_clients_reconnect(url, container):
 
 def test_benchmark_smoke_run_produces_json_chart_and_summary(container, tmp_path):
     # Keeps bench/ working: a few clients for a few seconds, through the same runner `make bench` uses.
-    project = Path(__file__).resolve().parents[3]
     run = subprocess.run(
         [
             sys.executable,
-            str(project / "bench" / "run.py"),
+            str(PROJECT / "bench" / "run.py"),
             "--target",
             f"bundle={container}",
             "--smoke",

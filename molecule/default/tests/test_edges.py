@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import socket
 import ssl
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,11 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from testlib import WAIT, Client, http_request, insecure_tls, sh, ws_connect
+from testlib import INVENTORY, WAIT, Client, http_request, insecure_tls, playbook, sh, ws_connect
 
 HOST, TLS_PORT = "127.0.0.1", 18443
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-INVENTORY = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "inventory"
 SITE = "/etc/nginx/conf.d/websocket.conf"
 
 
@@ -253,13 +249,6 @@ def test_polling_bodies_up_to_the_app_message_size_pass_and_larger_ones_get_413(
         if token.decode() in echoed:
             break
     assert token.decode() in echoed
-
-
-def playbook(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-    return subprocess.run(
-        ["ansible-playbook", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
 
 
 def self_signed_pair(certificate: Path, key: Path) -> bytes:
