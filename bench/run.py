@@ -37,7 +37,7 @@ FULL = {
     # Connect at 300/s: the echo scenario measures messages, and the seed's listen = 100 refuses faster bursts.
     "echo": {
         "clients": 900,
-        "rates": [0.5, 1, 1.5, 2, 3, 4, 6, 8],
+        "rates": [0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8],
         "repeats": 3,
         "duration": 6,
         "processes": 2,
