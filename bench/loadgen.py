@@ -21,6 +21,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,6 +250,21 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def run_split(args: argparse.Namespace, run: Callable[[argparse.Namespace], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run `run` in args.processes processes, each with its share of the clients and of the connect rate."""
+    jobs = []
+    for index in range(args.processes):
+        job = argparse.Namespace(**vars(args))
+        job.index = job.offset = index
+        job.clients = args.clients // args.processes + (1 if index < args.clients % args.processes else 0)
+        job.rate = args.rate / args.processes
+        jobs.append(job)
+    if args.processes == 1:
+        return [run(jobs[0])]
+    with multiprocessing.get_context("fork").Pool(args.processes) as pool:
+        return pool.map(run, jobs)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenario", choices=SCENARIOS)
@@ -266,20 +282,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--settle", type=float, default=2, help="broadcast: seconds before the first message")
     parser.add_argument("--drain", type=float, default=3, help="broadcast: seconds to wait for late deliveries")
     args = parser.parse_args(argv)
-    shares = [
-        args.clients // args.processes + (1 if i < args.clients % args.processes else 0) for i in range(args.processes)
-    ]
-    jobs = []
-    for index, share in enumerate(shares):
-        job = argparse.Namespace(**vars(args))
-        job.index, job.clients, job.rate, job.offset = index, share, args.rate / args.processes, index
-        jobs.append(job)
     started = time.monotonic()
-    if args.processes == 1:
-        parts = [run_process(jobs[0])]
-    else:
-        with multiprocessing.get_context("fork").Pool(args.processes) as pool:
-            parts = pool.map(run_process, jobs)
+    parts = run_split(args, run_process)
     result = {"scenario": args.scenario, "clients": args.clients, "pid": os.getpid(), **merge(parts)}
     result["wall_seconds"] = round(time.monotonic() - started, 1)
     if args.scenario == "echo":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import resource
 import sys
 import time
@@ -24,6 +23,8 @@ from typing import Any
 
 import aiohttp
 import socketio
+
+from loadgen import run_split
 
 
 class Tally:
@@ -135,19 +136,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--hold", type=float, default=60)
     parser.add_argument("--timeout", type=float, default=15)
     args = parser.parse_args(argv)
-    jobs = []
-    for index in range(args.processes):
-        job = argparse.Namespace(**vars(args))
-        job.index = index
-        job.clients = args.clients // args.processes + (1 if index < args.clients % args.processes else 0)
-        job.rate = args.rate / args.processes
-        jobs.append(job)
     started = time.monotonic()
-    if args.processes == 1:
-        parts = [run_process(jobs[0])]
-    else:
-        with multiprocessing.get_context("fork").Pool(args.processes) as pool:
-            parts = pool.map(run_process, jobs)
+    parts = run_split(args, run_process)
     result = {"scenario": "refclient", "client": f"python-socketio {version('python-socketio')} AsyncClient"}
     result |= {"clients": args.clients, "hold": args.hold, **merge(parts)}
     result["wall_seconds"] = round(time.monotonic() - started, 1)
