@@ -21,7 +21,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,19 +114,25 @@ def sources(count: int) -> list[str]:
     return [f"127.0.0.{2 + i}" for i in range(count)]
 
 
+async def paced(count: int, rate: float) -> AsyncIterator[int]:
+    """Yield 0..count-1 at about `rate` per second (the caller starts one connection per step)."""
+    started = time.monotonic()
+    for i in range(count):
+        yield i
+        delay = started + (i + 1) / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
 async def open_many(args: argparse.Namespace, stats: Stats, count: int, on_event: Any = None) -> list[SocketIOClient]:
     """Open `count` clients at about args.rate per second (this process's share); returns the connected ones."""
     pool = sources(args.sources)
     clients: list[SocketIOClient] = []
     tasks: list[asyncio.Task[bool]] = []
-    started = time.monotonic()
-    for i in range(count):
+    async for i in paced(count, args.rate):
         client = SocketIOClient(args.url, pool[(i + args.offset) % len(pool)], stats, on_event)
         clients.append(client)
         tasks.append(asyncio.create_task(client.open(args.timeout)))
-        delay = started + (i + 1) / args.rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
         if i % 1000 == 999:
             progress(args, f"opening {i + 1}/{count} (connected {stats.connected}, failed {stats.failed})")
     results = await asyncio.gather(*tasks)

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import socketio
 
-from loadgen import run_split
+from loadgen import paced, run_split, sources
 
 
 class Tally:
@@ -78,17 +78,13 @@ async def echo(client: socketio.AsyncClient, tally: Tally, timeout: float) -> No
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     tally = Tally()
     sessions = [
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(f"127.0.0.{2 + i}", 0), limit=0))
-        for i in range(args.sources)
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0), limit=0))
+        for source in sources(args.sources)
     ]
     tasks = []
-    started = time.monotonic()
-    for i in range(args.clients):
+    async for i in paced(args.clients, args.rate):
         session = sessions[(i + args.index) % len(sessions)]
         tasks.append(asyncio.create_task(open_client(args.url, session, tally, args.timeout)))
-        delay = started + (i + 1) / args.rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
         if i % 1000 == 999:
             progress(args, f"opening {i + 1}/{args.clients} (connected {tally.connected}, failed {tally.failed})")
     clients = await asyncio.gather(*tasks)
