@@ -37,7 +37,7 @@ FULL = {
     # Connect at 300/s: the echo scenario measures messages, and the seed's listen = 100 refuses faster bursts.
     "echo": {
         "clients": 900,
-        "rates": [0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8],
+        "rates": [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8],
         "repeats": 3,
         "duration": 6,
         "processes": 2,
@@ -158,23 +158,22 @@ def capacity(container: str, plan: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def echo_step(container: str, plan: dict[str, Any], rate: float) -> dict[str, Any]:
-    """One rate, run `repeats` times: the median of the runs' figures, the runs kept beside it."""
-    runs = []
-    for _ in range(plan["repeats"]):
-        settle(container)
-        runs.append(
-            loadgen(
-                container,
-                "echo",
-                clients=plan["clients"],
-                per_client_rate=rate,
-                duration=plan["duration"],
-                processes=plan["processes"],
-                rate=plan["connect_rate"],
-                sources=16,
-            )
-        )
+def echo_run(container: str, plan: dict[str, Any], rate: float) -> dict[str, Any]:
+    settle(container)
+    return loadgen(
+        container,
+        "echo",
+        clients=plan["clients"],
+        per_client_rate=rate,
+        duration=plan["duration"],
+        processes=plan["processes"],
+        rate=plan["connect_rate"],
+        sources=16,
+    )
+
+
+def echo_step(rate: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One rate's runs: the median of their figures, the runs kept beside it."""
 
     def median(get: Any) -> float | None:
         values = [v for v in map(get, runs) if v is not None]
@@ -192,17 +191,33 @@ def echo_step(container: str, plan: dict[str, Any], rate: float) -> dict[str, An
     }
 
 
-def echo(container: str, plan: dict[str, Any]) -> dict[str, Any]:
-    steps = []
+def echo_sweep(containers: dict[str, str], plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every target's echo sweep, interleaved: each rate's runs alternate between the targets, so that a change in
+    the machine's speed during the run (a busy neighbour on a shared host) shifts both sides of a ratio alike."""
+    for container in containers.values():
+        fresh(container)
+    steps: dict[str, list[dict[str, Any]]] = {name: [] for name in containers}
+    sweeping = dict(containers)
     for rate in plan["rates"]:
-        step = echo_step(container, plan, rate)
-        log(
-            f"{container} echo {plan['clients']}x{rate}/s: {step['rate_per_second']}/s"
-            f" p99 {step['latency_ms']['p99']} ms (runs {step['p99_runs_ms']}, failed {step['failed_runs']})"
-        )
-        steps.append(step)
-        if step["failed"] or (step["latency_ms"]["p50"] or 1e9) > P99_BUDGET_MS:
-            break  # far past the budget: higher rates only take longer
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sweeping}
+        for _ in range(plan["repeats"]):
+            for name, container in sweeping.items():
+                runs[name].append(echo_run(container, plan, rate))
+        for name, container in list(sweeping.items()):
+            step = echo_step(rate, runs[name])
+            log(
+                f"{container} echo {plan['clients']}x{rate}/s: {step['rate_per_second']}/s"
+                f" p99 {step['latency_ms']['p99']} ms (runs {step['p99_runs_ms']}, failed {step['failed_runs']})"
+            )
+            steps[name].append(step)
+            if step["failed"] or (step["latency_ms"]["p50"] or 1e9) > P99_BUDGET_MS:
+                del sweeping[name]  # far past the budget: higher rates only take longer
+        if not sweeping:
+            break
+    return {name: echo_summary(target_steps) for name, target_steps in steps.items()}
+
+
+def echo_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
     good = [s for s in steps if not s["failed"] and (s["latency_ms"]["p99"] or 1e9) < P99_BUDGET_MS]
     best = max(good, key=lambda s: s["rate_per_second"], default=None)
     clean = [s for s in steps if not s["failed"] and not s["unanswered"]]
@@ -225,9 +240,6 @@ def deploy(inventory: str, planned: int | None = None) -> None:
 def bench_target(container: str, plan: dict[str, Any], large: bool, inventory: str | None) -> dict[str, Any]:
     # Capacity last and every scenario on a freshly restarted service, so none inherits another's state.
     result: dict[str, Any] = {}
-    fresh(container)
-    log(f"{container}: echo sweep at {plan['echo']['clients']} clients")
-    result["echo"] = echo(container, plan["echo"])
     fresh(container)
     e = plan["echo_1000"]
     log(f"{container}: echo {e['clients']} clients x {e['rate']}/s")
@@ -326,9 +338,10 @@ def summary(report: dict[str, Any]) -> str:
     lines = [
         "# Benchmark: seed setup vs bundle defaults",
         "",
-        f"Run {report['started']} on {report['host']['cpus']} CPUs; both targets measured one after the other in",
-        "this run by `make bench`, the load generator in each container's network namespace (clients from 16",
-        "loopback addresses). Read the ratios, not the absolute numbers: the load generator shares the 2 cores.",
+        f"Run {report['started']} on {report['host']['cpus']} CPUs by `make bench`, both targets in this run: the echo",
+        "sweep alternates between them run by run, the other scenarios measure one target after the other. The load",
+        "generator runs in each container's network namespace (clients from 16 loopback addresses). Read the ratios,",
+        "not the absolute numbers: the load generator shares the cores.",
         "",
         "| | " + " | ".join(results) + " |",
         "| --- | " + " | ".join("---" for _ in results) + " |",
@@ -401,10 +414,12 @@ def main(argv: list[str]) -> int:
         "plan": plan,
         "results": {},
     }
-    for target in args.target:
-        name, container = target.split("=", 1)
-        large = name == "bundle" or len(args.target) == 1
-        report["results"][name] = bench_target(container, plan, large, args.large_inventory)
+    containers = dict(target.split("=", 1) for target in args.target)
+    log(f"echo sweep at {plan['echo']['clients']} clients, interleaved: {', '.join(containers)}")
+    sweeps = echo_sweep(containers, plan["echo"])
+    for name, container in containers.items():
+        large = name == "bundle" or len(containers) == 1
+        report["results"][name] = {"echo": sweeps[name], **bench_target(container, plan, large, args.large_inventory)}
     report["ratios"] = compare(report["results"])
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     chart(report["results"], args.out / "chart.png")

@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         ping_timeout=settings.ping_timeout,
         max_http_buffer_size=settings.max_message_size,
         always_connect=settings.always_connect,
+        async_handlers=settings.async_handlers,
     )
     guard.install(socketio.server)
     logging.getLogger("socketapp").info(

@@ -1,7 +1,8 @@
-"""The /healthz report: this worker's pid, its clients and whether the message queue answers."""
+"""The /healthz report: this worker's pid, its clients, whether the message queue answers, its collector's tuning."""
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from typing import Any
@@ -32,4 +33,6 @@ def report(settings: Settings, counters: Counters) -> dict[str, Any]:
         "pid": os.getpid(),
         "clients": counters.clients,
         "message_queue": queue,
+        # Objects kept out of collections and the generation thresholds: shows whether the role's tuning is live.
+        "gc": {"frozen": gc.get_freeze_count(), "threshold": list(gc.get_threshold())},
     }

@@ -52,6 +52,7 @@ class Settings:
     ping_timeout: int = 20
     max_message_size: int = 1_000_000
     always_connect: bool = False
+    async_handlers: bool = True
     async_mode: str = ""
     log_level: str = "INFO"
     stats_interval: int = 60
@@ -84,6 +85,7 @@ class Settings:
             ping_timeout=_positive(env, "PING_TIMEOUT", cls.ping_timeout),
             max_message_size=_positive(env, "MAX_MESSAGE_SIZE", cls.max_message_size),
             always_connect=_bool(env, "ALWAYS_CONNECT", False),
+            async_handlers=_bool(env, "ASYNC_HANDLERS", True),
             async_mode=env.get(PREFIX + "ASYNC_MODE", "").strip(),
             log_level=log_level,
             stats_interval=_positive(env, "STATS_INTERVAL", cls.stats_interval),

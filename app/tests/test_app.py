@@ -66,6 +66,7 @@ def test_healthz_reports_pid_clients_and_queue(app):
     assert body["host"] == socket.gethostname()
     assert body["clients"] >= 1
     assert body["message_queue"] == "none"
+    assert body["gc"]["threshold"] == list(__import__("gc").get_threshold())
 
 
 def test_health_says_degraded_when_the_queue_is_unreachable():
@@ -102,6 +103,7 @@ def test_settings_come_from_the_environment():
             "WEBSOCKET_MAX_MESSAGE_SIZE": "65536",
             "WEBSOCKET_ENGINEIO_LOGGER": "true",
             "WEBSOCKET_ALWAYS_CONNECT": "true",
+            "WEBSOCKET_ASYNC_HANDLERS": "false",
         }
     )
     assert settings.cors_for_socketio == ["https://a.example", "https://b.example"]
@@ -111,6 +113,8 @@ def test_settings_come_from_the_environment():
     assert settings.socketio_logger is False
     assert settings.always_connect is True
     assert Settings.from_env({}).always_connect is False
+    assert settings.async_handlers is False
+    assert Settings.from_env({}).async_handlers is True  # Flask-SocketIO's default when nothing says otherwise
 
 
 @pytest.mark.parametrize(

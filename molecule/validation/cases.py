@@ -583,7 +583,14 @@ NGINX_CASES = [
 QUEUE = {"websocket_app_message_queue": "redis://:a-valid-password-0123456789@127.0.0.1:6379/0"}
 CONFIG_FILE = {"src": "{files}/app.conf.j2", "dest": "app.conf"}
 GIT = {"websocket_app_source": "git", "websocket_app_git_repo": "https://git.example/app.git"}
-APP_BOOLEANS = (f"{APP}_socketio_logger", f"{APP}_engineio_logger", f"{APP}_always_connect", f"{APP}_enabled")
+APP_BOOLEANS = (
+    f"{APP}_socketio_logger",
+    f"{APP}_engineio_logger",
+    f"{APP}_always_connect",
+    f"{APP}_async_handlers",
+    f"{APP}_gc_tuning",
+    f"{APP}_enabled",
+)
 
 APP_CASES = [
     # Identity, paths and the source of the code

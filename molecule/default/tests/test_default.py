@@ -63,6 +63,14 @@ def test_healthz_reports_a_worker_pid(url, container):
     assert report["pid"] in worker_pids
 
 
+def test_the_worker_runs_with_the_garbage_collector_tuned(url):
+    # The role's websocket_gc module, imported by uWSGI before the app, froze what the app's import built (tens of
+    # thousands of objects) and raised the thresholds: Python's defaults are (700, 10, 10) and nothing frozen.
+    report = json.loads(http_get(f"{url}/healthz")[1])
+    assert report["gc"]["threshold"] == [10000, 10, 10]
+    assert report["gc"]["frozen"] > 10000
+
+
 def test_foreign_origin_is_refused_and_own_origin_accepted(url):
     with pytest.raises(websocket.WebSocketBadStatusException):
         ws_connect(url, origin="https://evil.example")
