@@ -56,6 +56,7 @@ def test_root_answers_plainly(app):
 
 
 def test_healthz_reports_pid_clients_and_queue(app):
+    import gc
     import os
     import socket
 
@@ -66,7 +67,7 @@ def test_healthz_reports_pid_clients_and_queue(app):
     assert body["host"] == socket.gethostname()
     assert body["clients"] >= 1
     assert body["message_queue"] == "none"
-    assert body["gc"]["threshold"] == list(__import__("gc").get_threshold())
+    assert body["gc"]["threshold"] == list(gc.get_threshold())
 
 
 def test_health_says_degraded_when_the_queue_is_unreachable():
