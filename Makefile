@@ -91,8 +91,8 @@ clean-sandbox:
 lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check app molecule bench
-	ruff format --check app molecule bench
+	ruff check app molecule bench roles
+	ruff format --check app molecule bench roles
 	python molecule/shared/specdoc.py --check
 
 docs: venv

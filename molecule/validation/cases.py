@@ -980,6 +980,14 @@ APP_CASES = [
     ),
     _case(
         APP,
+        "connect-timeout-zero",
+        {"websocket_app_connect_timeout": 0},
+        "websocket_app_connect_timeout",
+        "1 or more",
+        shown="0",
+    ),
+    _case(
+        APP,
         "restart-sec-negative",
         {"websocket_app_restart_sec": -1},
         "websocket_app_restart_sec",

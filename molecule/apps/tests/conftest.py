@@ -10,11 +10,11 @@ URL = "http://127.0.0.1:18083"
 CONTAINER = "websocket-apps"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def url() -> str:
     return URL
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def container() -> str:
     return CONTAINER
