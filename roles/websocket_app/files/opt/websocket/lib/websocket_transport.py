@@ -87,6 +87,7 @@ class Connection:
         "out",
         "peer",
         "ping_timer",
+        "pong_timer",
         "read_watcher",
         "reader",
         "waiting",
@@ -101,7 +102,8 @@ class Connection:
         loop = self.hub.loop
         self.read_watcher = loop.io(fd, 1)
         self.write_watcher = None
-        self.ping_timer = None
+        self.ping_timer: Any = None  # set by the socket when it takes the connection over (BundleSocket.attach)
+        self.pong_timer: Any = None
         self.out: bytearray | None = None
         self.waiting = False  # the reader is parked in wait(), nowhere else
         self.in_uwsgi = False  # the reader is inside uWSGI's WebSocket API, which may write
@@ -232,8 +234,9 @@ class Connection:
 
     def finish(self) -> None:
         """Drain what is queued (bounded), send a close frame unless uWSGI already did, never write again."""
-        if self.ping_timer is not None:
-            self.ping_timer.stop()
+        for timer in (self.ping_timer, self.pong_timer):
+            if timer is not None:
+                timer.stop()
         if self.write_watcher is not None:
             self.write_watcher.stop()
         if not self.eof:
@@ -254,8 +257,9 @@ class Connection:
         self.read_watcher.close()
         if self.write_watcher is not None:
             self.write_watcher.close()
-        if self.ping_timer is not None:
-            self.ping_timer.close()
+        for timer in (self.ping_timer, self.pong_timer):
+            if timer is not None:
+                timer.close()
 
 
 def decode(message: bytes) -> str | bytes:
@@ -357,28 +361,51 @@ def install() -> bool:
             connection.wake()
             return None
 
+        # The heartbeat on this transport: two hub timers per connection instead of a greenlet per ping and the
+        # service task's sweep. Both repeat so that again() re-arms them (a one-shot libev timer restarted after
+        # it fired fires at once); each stops itself when it fires, so neither repeats on its own.
+
+        def attach(self, connection: Connection) -> None:
+            loop = connection.hub.loop
+            connection.ping_timer = loop.timer(self.server.ping_interval, self.server.ping_interval)
+            connection.pong_timer = loop.timer(self.server.ping_timeout, self.server.ping_timeout)
+            self.connection = connection
+            # The next ping one interval from now; a PONG to a ping sent while polling changes nothing.
+            self.last_ping = None
+            connection.ping_timer.again(self._ping_due)
+
         def schedule_ping(self) -> None:
             connection = self.connection
             if connection is None:
                 return super().schedule_ping()
             if self.last_ping:
                 self.last_ping = None
-                timer = connection.ping_timer
-                if timer is None:
-                    # Repeating, so that again() re-arms it (a one-shot libev timer restarted after firing fires at
-                    # once); _ping_due stops it, so it never repeats on its own.
-                    interval = self.server.ping_interval
-                    timer = connection.ping_timer = connection.hub.loop.timer(interval, interval)
-                timer.again(self._ping_due)
+                connection.pong_timer.stop()
+                connection.ping_timer.again(self._ping_due)
             return None
 
+        def _send_ping(self) -> None:
+            # python-engineio's ping greenlet, started before the upgrade: the transport's timer took over since.
+            self.server.sleep(self.server.ping_interval)
+            if self.connection is None and not self.closing and not self.closed:
+                self.last_ping = time.time()
+                self.send(packet.Packet(packet.PING))
+
         def _ping_due(self) -> None:
-            # In the hub: only a write, which never blocks; timeouts are the service task's (check_ping_timeout).
+            # In the hub: only a write, which never blocks.
             connection = self.connection
             connection.ping_timer.stop()
             if not self.closing and not self.closed:
                 self.last_ping = time.time()
                 connection.write(ping_frame)
+                connection.pong_timer.again(self._pong_overdue)
+
+        def _pong_overdue(self) -> None:
+            # In the hub, which must not run the disconnect handlers: a greenlet closes the session.
+            self.connection.pong_timer.stop()
+            if not self.closing and not self.closed:
+                self.server.logger.info("%s: Client is gone, closing socket", self.sid)
+                gevent.spawn(self.close, wait=False, abort=False, reason=self.server.reason.PING_TIMEOUT)
 
         def _websocket_handler(self, ws: Any) -> list[Any]:
             connection = getattr(ws, "connection", None)
@@ -407,7 +434,7 @@ def install() -> bool:
             while not self.queue.empty():
                 queued.append(self.queue.get_nowait())
                 self.queue.task_done()
-            self.connection = connection
+            self.attach(connection)
             for pkt in queued:
                 if pkt is None:
                     connection.closing = True
@@ -424,6 +451,9 @@ def install() -> bool:
         def _serve(self, connection: Connection, inbox: list[bytes], recv_nb: Any) -> None:
             max_size = self.server.max_http_buffer_size
             while (message := connection.next_message(inbox, recv_nb)) is not None:
+                if message == b"3":  # PONG, most of what an idle connection sends: no decoding, no log line
+                    self.schedule_ping()
+                    continue
                 decoded, why = engineio_packet(message, max_size)
                 if decoded is None:
                     log.warning("closing WebSocket from %s: %s", connection.peer, why)
@@ -450,8 +480,32 @@ def install() -> bool:
         except Exception:  # python-engineio raises whatever its decoder hits
             return None, f"not an Engine.IO packet: {message[:40]!r}"
 
+    def service_task(self: Any) -> None:
+        """python-engineio's sweep for ping timeouts, over the sessions that still need it: the polling ones.
+
+        Its own walks every session, one wake-up per session per ping timeout (500/s at 10,000 WebSockets).
+        """
+        self.service_task_event = self.create_event()
+        while not self.service_task_event.is_set():
+            polling = []
+            for s in list(self.sockets.values()):
+                if s.closed:
+                    self.sockets.pop(s.sid, None)
+                elif getattr(s, "connection", None) is None and not s.closing:
+                    polling.append(s)
+            pause = self.ping_timeout / max(len(polling), 1)
+            for s in polling or [None]:
+                if s is not None and not s.closing and not s.closed:
+                    try:
+                        s.check_ping_timeout()
+                    except Exception:
+                        self.logger.exception("service task exception")
+                if self.service_task_event.wait(timeout=pause):
+                    return
+
     gevent_uwsgi._async["websocket"] = Transport
     engineio.socket.Socket = BundleSocket
+    engineio.Server._service_task = service_task
     # An Engine.IO app without python-socketio: its Socket.IO half has nothing to fix.
     with contextlib.suppress(ImportError):
         install_conformance()
