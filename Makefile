@@ -22,12 +22,12 @@ ifneq ($(wildcard /etc/ssl/certs/ca-certificates.crt),)
 export PIP_CERT ?= /etc/ssl/certs/ca-certificates.crt
 endif
 
-.PHONY: help up test bench seed host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox docs collection
+.PHONY: help up test bench seed engineio host-deps venv podman-conf image sandbox converge lint unit molecule clean-sandbox docs collection
 
 help:
 	@echo "make up    - build the local sandbox container and deploy the bundle to it (http://127.0.0.1:$(SANDBOX_PORT)/)"
 	@echo "make test  - lint, app unit tests, molecule test"
-	@echo "make bench - seed setup vs bundle defaults, side by side (after make up): bench/results/"
+	@echo "make bench - seed setup, bundle defaults and the bundle on python-engineio's driver, side by side (after make up): bench/results/"
 	@echo "make collection - the roles and playbooks as an Ansible collection: $(CACHE)/websocket_bundle-*.tar.gz"
 
 up: image sandbox converge
@@ -74,9 +74,16 @@ seed: image venv
 	molecule/shared/run-container.sh websocket-seed localhost/websocket-$(RELEASE) -v $(CACHE)/pip:/root/.cache/pip
 	ansible-playbook site.yml -i bench/inventory
 
-bench: seed
+# The bundle's defaults with python-engineio's own WebSocket driver (bench/engineio), beside the sandbox.
+engineio: image venv
+	mkdir -p $(CACHE)/pip
+	molecule/shared/run-container.sh websocket-engineio localhost/websocket-$(RELEASE) -v $(CACHE)/pip:/root/.cache/pip
+	ansible-playbook site.yml -i bench/engineio
+
+bench: seed engineio
 	podman container exists $(SANDBOX) || { echo "run make up first"; exit 1; }
-	python bench/run.py --target seed=websocket-seed --target bundle=$(SANDBOX) --large-inventory inventory
+	python bench/run.py --target seed=websocket-seed --target bundle=$(SANDBOX) --target engineio=websocket-engineio \
+	  --large-inventory inventory
 
 # The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/, app/.
 collection: venv

@@ -1,11 +1,13 @@
 """Runs the benchmark against deployed containers side by side in one run and writes JSON, a chart and a summary.
 
-Each target is a systemd container deployed by site.yml (the seed's setup and the bundle's defaults). The load
+Each target is a systemd container deployed by site.yml: the seed's setup, the bundle's defaults, and the bundle's
+defaults with python-engineio's own WebSocket driver (`websocket_app_transport: engineio`), which shows what the
+bundle's transport alone changes. The load
 generator runs in the container's network namespace (nsenter) and reaches nginx on 127.0.0.1:80 from many loopback
 source addresses, as clients from many addresses would.
 
-Usage: python bench/run.py --target seed=websocket-seed --target bundle=websocket-sandbox [--smoke] [--out DIR]
-                          [--large-inventory inventory]
+Usage: python bench/run.py --target seed=websocket-seed --target bundle=websocket-sandbox
+                          [--target engineio=websocket-engineio] [--smoke] [--out DIR] [--large-inventory inventory]
 
 With --large-inventory, the bundle target is redeployed from that inventory with websocket_app_planned_connections
 set to the `capacity_large` figure, held at that many connections, and redeployed with its own values afterwards.
@@ -160,17 +162,29 @@ def capacity(container: str, plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def echo_run(container: str, plan: dict[str, Any], rate: float) -> dict[str, Any]:
+    """One echo run; uWSGI's CPU (every process) is sampled over the middle of the sending phase, after the clients
+    connected, and divided by the messages echoed meanwhile: worker CPU per echo."""
     settle(container)
-    return loadgen(
-        container,
-        "echo",
-        clients=plan["clients"],
-        per_client_rate=rate,
-        duration=plan["duration"],
-        processes=plan["processes"],
-        rate=plan["connect_rate"],
-        sources=16,
-    )
+    result: dict[str, Any] = {}
+    options = {
+        "clients": plan["clients"],
+        "per_client_rate": rate,
+        "duration": plan["duration"],
+        "processes": plan["processes"],
+        "rate": plan["connect_rate"],
+        "sources": 16,
+    }
+    run = threading.Thread(target=lambda: result.update(loadgen(container, "echo", **options)))
+    run.start()
+    time.sleep(plan["clients"] / plan["connect_rate"] + 1.5)
+    window = plan["duration"] / 2
+    first = totals(processes(container))["uwsgi"][1]
+    time.sleep(window)
+    ticks = totals(processes(container))["uwsgi"][1] - first
+    run.join()
+    echoed = (result.get("rate_per_second") or 0) * window
+    result["cpu_ms_per_echo"] = round(ticks * 10 / echoed, 3) if echoed else None
+    return result
 
 
 def echo_step(rate: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -184,6 +198,7 @@ def echo_step(rate: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "per_client_rate": rate,
         "rate_per_second": median(lambda r: r["rate_per_second"]),
         "latency_ms": {k: median(lambda r, k=k: r["latency_ms"][k]) for k in ("p50", "p95", "p99", "mean")},
+        "cpu_ms_per_echo": median(lambda r: r.get("cpu_ms_per_echo")),
         "p99_runs_ms": [r["latency_ms"]["p99"] for r in runs],
         # Like the latencies, the median run: one run with a refused connection does not end the sweep.
         "failed": median(lambda r: r["failed"]),
@@ -239,6 +254,8 @@ def deploy(inventory: str, planned: int | None = None) -> None:
 
 
 def bench_target(container: str, plan: dict[str, Any], large: bool, inventory: str | None) -> dict[str, Any]:
+    """Every scenario but the echo sweep on one target; `large`: the bundle-sized steps, `inventory`: capacity_large
+    too (a redeploy with more planned connections)."""
     # Capacity last and every scenario on a freshly restarted service, so none inherits another's state.
     result: dict[str, Any] = {}
     fresh(container)
@@ -265,7 +282,7 @@ def bench_target(container: str, plan: dict[str, Any], large: bool, inventory: s
     fresh(container)
     log(f"{container}: capacity measured with python-socketio's AsyncClient")
     result["reference"] = reference(container, plan["reference"], large)
-    if large and inventory and "capacity_large" in plan:
+    if inventory and "capacity_large" in plan:
         clients = plan["capacity_large"]["clients"]
         try:
             deploy(inventory, planned=clients)
@@ -279,15 +296,45 @@ def bench_target(container: str, plan: dict[str, Any], large: bool, inventory: s
 
 def ratio(a: float | None, b: float | None) -> float | str | None:
     if a and not b:
-        return "seed never met the budget"
+        return "the second never met the budget"
     return round(a / b, 2) if a and b else None
 
 
+def echo_cpu_at(result: dict[str, Any], rate: float) -> float | None:
+    return next((s["cpu_ms_per_echo"] for s in result["echo"]["steps"] if s["per_client_rate"] == rate), None)
+
+
+# Per-client rate at which worker CPU per echo is compared between transports: one both reach on every host seen.
+CPU_COMPARISON_RATE = 2
+
+
+def compare_transports(bundle: dict[str, Any], engineio: dict[str, Any]) -> dict[str, Any]:
+    """The bundle's transport over python-engineio's driver, both with the bundle's other defaults, same run."""
+    ratios = {
+        "idle_cpu_10000_engineio_over_bundle": ratio(
+            engineio["capacity"]["idle_cpu_percent"]["uwsgi"], bundle["capacity"]["idle_cpu_percent"]["uwsgi"]
+        ),
+        "uwsgi_rss_per_1000_engineio_over_bundle": ratio(
+            engineio["capacity"]["rss_mb_per_1000"]["uwsgi"], bundle["capacity"]["rss_mb_per_1000"]["uwsgi"]
+        ),
+        f"worker_cpu_per_echo_at_{CPU_COMPARISON_RATE}_per_client_bundle_over_engineio": ratio(
+            echo_cpu_at(bundle, CPU_COMPARISON_RATE), echo_cpu_at(engineio, CPU_COMPARISON_RATE)
+        ),
+        "echo_peak_rate_bundle_over_engineio": ratio(bundle["echo"]["peak_rate"], engineio["echo"]["peak_rate"]),
+    }
+    if "broadcast_large" in bundle and "broadcast_large" in engineio:
+        ratios["broadcast_10000_p99_engineio_over_bundle"] = ratio(
+            engineio["broadcast_large"]["latency_ms"]["p99"], bundle["broadcast_large"]["latency_ms"]["p99"]
+        )
+    return ratios
+
+
 def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    seed, bundle = results.get("seed"), results.get("bundle")
+    seed, bundle, engineio = results.get("seed"), results.get("bundle"), results.get("engineio")
     if not seed or not bundle:
         return {}
     return {
+        **(compare_transports(bundle, engineio) if engineio else {}),
         "capacity_held": ratio(bundle["capacity"]["held"], seed["capacity"]["held"]),
         "echo_best_rate_within_p99_budget": ratio(
             bundle["echo"]["best_rate_within_budget"], seed["echo"]["best_rate_within_budget"]
@@ -337,9 +384,9 @@ def chart(results: dict[str, dict[str, Any]], path: Path) -> None:
 def summary(report: dict[str, Any]) -> str:
     results, ratios = report["results"], report["ratios"]
     lines = [
-        "# Benchmark: seed setup vs bundle defaults",
+        "# Benchmark: seed setup vs bundle defaults (and the bundle on python-engineio's driver)",
         "",
-        f"Run {report['started']} on {report['host']['cpus']} CPUs by `make bench`, both targets in this run: the echo",
+        f"Run {report['started']} on {report['host']['cpus']} CPUs by `make bench`, all targets in this run: the echo",
         "sweep alternates between them run by run, the other scenarios measure one target after the other. The load",
         "generator runs in each container's network namespace (clients from 16 loopback addresses). Read the ratios,",
         "not the absolute numbers: the load generator shares the cores.",
@@ -366,6 +413,10 @@ def summary(report: dict[str, Any]) -> str:
     row("echo: best msg/s with p99 < 50 ms (median of runs)", lambda r: r["echo"]["best_rate_within_budget"] or "never")
     row("echo: peak delivered msg/s (no loss)", lambda r: r["echo"]["peak_rate"])
     row(
+        f"echo: uWSGI CPU ms per echo at {CPU_COMPARISON_RATE}/s per client",
+        lambda r: echo_cpu_at(r, CPU_COMPARISON_RATE),
+    )
+    row(
         "echo 1,000 x 1/s: p50 / p95 / p99 ms",
         lambda r: " / ".join(str(r["echo_1000"]["latency_ms"][k]) for k in ("p50", "p95", "p99")),
     )
@@ -378,15 +429,16 @@ def summary(report: dict[str, Any]) -> str:
         "broadcast: delivered / expected",
         lambda r: f"{r['broadcast']['received']} / {r['broadcast']['connected'] * r['broadcast']['sent']}",
     )
-    lines += ["", "## Ratios (bundle vs seed, same run)", ""]
+    lines += ["", "## Ratios (same run; bundle vs seed unless named)", ""]
     lines += [f"- {key.replace('_', ' ')}: **{value}**" for key, value in ratios.items()]
-    large = results.get("bundle", {}).get("broadcast_large")
-    if large:
-        lines += [
-            "",
-            f"Bundle broadcast to {large['connected']} clients across workers: p50 {large['latency_ms']['p50']}"
-            f" ms, p99 {large['latency_ms']['p99']} ms, {large['received']} deliveries.",
-        ]
+    for name, result in results.items():
+        large = result.get("broadcast_large")
+        if large:
+            lines += [
+                "",
+                f"{name}: broadcast to {large['connected']} clients across workers: p50 {large['latency_ms']['p50']}"
+                f" ms, p99 {large['latency_ms']['p99']} ms, {large['received']} deliveries.",
+            ]
     held = results.get("bundle", {}).get("capacity_large")
     if held:
         lines += [
@@ -419,8 +471,9 @@ def main(argv: list[str]) -> int:
     log(f"echo sweep at {plan['echo']['clients']} clients, interleaved: {', '.join(containers)}")
     sweeps = echo_sweep(containers, plan["echo"])
     for name, container in containers.items():
-        large = name == "bundle" or len(containers) == 1
-        report["results"][name] = {"echo": sweeps[name], **bench_target(container, plan, large, args.large_inventory)}
+        large = name != "seed" or len(containers) == 1
+        inventory = args.large_inventory if name == "bundle" or len(containers) == 1 else None
+        report["results"][name] = {"echo": sweeps[name], **bench_target(container, plan, large, inventory)}
     report["ratios"] = compare(report["results"])
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     chart(report["results"], args.out / "chart.png")
