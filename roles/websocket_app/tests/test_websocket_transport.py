@@ -34,7 +34,7 @@ def test_text_frames_carry_utf8():
 
 @pytest.mark.parametrize(
     ("message", "decoded"),
-    [(b"4hello", "4hello"), (b"2", "2"), (b"bAQID", "bAQID"), (b"\x01\x02\x03", b"\x01\x02\x03")],
+    [(b"4hello", "4hello"), (b"2", "2"), (b"9hello", "9hello"), (b"\x01\x02\x03", b"\x01\x02\x03")],
 )
 def test_decode_tells_engineio_text_from_binary_by_the_first_byte(message, decoded):
     assert transport.decode(message) == decoded

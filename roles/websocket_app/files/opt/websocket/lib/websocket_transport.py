@@ -28,7 +28,7 @@ Reliance on uWSGI and library internals, checked against uWSGI 2.0.31, python-en
 - The request structure is reused by uWSGI after the request greenlet returns: nothing is written after the
   reader has marked the connection finished, which it does before it returns.
 - uWSGI hands text and binary frames over alike as bytes; like python-engineio's driver, a frame whose first byte
-  is an ASCII digit or `b` is Engine.IO text, anything else binary.
+  is 48 ("0") or more is Engine.IO text, anything below binary.
 - uWSGI's own WebSocket ping/pong bookkeeping runs inside `websocket_recv_nb`, i.e. whenever data arrives (Engine.IO
   PONGs arrive every ping interval), so `websocket-pong-tolerance` must cover the Engine.IO ping timeout.
 
@@ -55,7 +55,7 @@ MAX_BUFFERED = 16 * 1024 * 1024
 # How long a closing connection may take to drain its output buffer before the close frame.
 FLUSH_ON_CLOSE_SECONDS = 5.0
 CLOSE_FRAME = b"\x88\x02\x03\xe8"  # WebSocket close, status 1000 (normal closure)
-ENGINEIO_TEXT = frozenset(b"0123456b")
+ENGINEIO_TYPES = frozenset("0123456")  # open, close, ping, pong, message, upgrade, noop
 _READABLE = "readable"
 _WAKE = "wake"
 
@@ -263,10 +263,8 @@ class Connection:
 
 
 def decode(message: bytes) -> str | bytes:
-    """What python-engineio's driver hands over: text for Engine.IO text frames, bytes for binary ones."""
-    if message[0] in ENGINEIO_TEXT:
-        return message.decode("utf-8")
-    return message
+    """What python-engineio's driver hands over: text from a first byte of 48 ("0") up, bytes below (binary)."""
+    return message.decode("utf-8") if message[0] >= 48 else message
 
 
 def install() -> bool:
@@ -474,11 +472,15 @@ def install() -> bool:
         if len(message) > max_size:
             return None, f"message of {len(message)} bytes exceeds the maximum of {max_size}"
         try:
-            return packet.Packet(encoded_packet=decode(message)), ""
+            data = decode(message)
         except UnicodeDecodeError:
             return None, "not an Engine.IO packet: undecodable bytes"
+        if isinstance(data, str) and data[0] not in ENGINEIO_TYPES:
+            return None, f"not an Engine.IO packet: {data[:40]!r}"
+        try:
+            return packet.Packet(encoded_packet=data), ""
         except Exception:  # python-engineio raises whatever its decoder hits
-            return None, f"not an Engine.IO packet: {message[:40]!r}"
+            return None, f"not an Engine.IO packet: {data[:40]!r}"
 
     def service_task(self: Any) -> None:
         """python-engineio's sweep for ping timeouts, over the sessions that still need it: the polling ones.
