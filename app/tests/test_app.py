@@ -68,6 +68,7 @@ def test_healthz_reports_pid_clients_and_queue(app):
     assert body["clients"] >= 1
     assert body["message_queue"] == "none"
     assert body["gc"]["threshold"] == list(gc.get_threshold())
+    assert body["transport"] == "engineio"  # outside uWSGI the role's transport is not there
 
 
 def test_health_says_degraded_when_the_queue_is_unreachable():

@@ -69,6 +69,8 @@ def test_the_worker_runs_with_the_garbage_collector_tuned(url):
     report = json.loads(http_get(f"{url}/healthz")[1])
     assert report["gc"]["threshold"] == [10000, 10, 10]
     assert report["gc"]["frozen"] > 10000
+    # The role's WebSocket transport took over from python-engineio's driver (websocket_app_transport: bundle).
+    assert report["transport"] == "bundle"
 
 
 def test_foreign_origin_is_refused_and_own_origin_accepted(url):
