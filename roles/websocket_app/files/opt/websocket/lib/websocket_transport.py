@@ -52,8 +52,9 @@ log = logging.getLogger("websocket_transport")
 
 # A client that stops reading gets this much queued for it, then it is disconnected (Engine.IO would queue forever).
 MAX_BUFFERED = 16 * 1024 * 1024
-# How long a closing connection may take to drain its output buffer before the close frame.
+# How long a closing connection may take to drain its output buffer before the close frame, and then to answer it.
 FLUSH_ON_CLOSE_SECONDS = 5.0
+CLOSE_REPLY_SECONDS = 1.0
 CLOSE_FRAME = b"\x88\x02\x03\xe8"  # WebSocket close, status 1000 (normal closure)
 ENGINEIO_TYPES = frozenset("0123456")  # open, close, ping, pong, message, upgrade, noop
 _READABLE = "readable"
@@ -232,24 +233,27 @@ class Connection:
             self._watch_writable()
         return messages
 
-    def finish(self) -> None:
-        """Drain what is queued (bounded), send a close frame unless uWSGI already did, never write again."""
+    def finish(self, linger: bool = True) -> None:
+        """Drain what is queued (bounded), send a close frame unless uWSGI already did, never write again.
+
+        Without `linger` (the worker is shutting down and kills its greenlets) only what the kernel takes at once."""
         for timer in (self.ping_timer, self.pong_timer):
             if timer is not None:
                 timer.stop()
         if self.write_watcher is not None:
             self.write_watcher.stop()
         if not self.eof:
-            deadline = time.monotonic() + FLUSH_ON_CLOSE_SECONDS
+            deadline = time.monotonic() + (FLUSH_ON_CLOSE_SECONDS if linger else 0)
             try:
                 while self.out:
                     wait_write(self.fd, timeout=max(deadline - time.monotonic(), 0.01))
                     del self.out[: os.write(self.fd, self.out)]
                 os.write(self.fd, CLOSE_FRAME)
-                # Read the client's close frame before uWSGI closes the socket: closing with unread bytes sends a
-                # reset, which can make the client drop our close frame unread.
-                wait_read(self.fd, timeout=FLUSH_ON_CLOSE_SECONDS)
-                os.read(self.fd, 4096)
+                if linger:
+                    # Read the client's close frame before uWSGI closes the socket: closing with unread bytes sends
+                    # a reset, which can make the client drop our close frame unread.
+                    wait_read(self.fd, timeout=CLOSE_REPLY_SECONDS)
+                    os.read(self.fd, 4096)
             except (OSError, TimeoutError):
                 pass
         self.out = None
@@ -302,10 +306,14 @@ def install() -> bool:
             uwsgi.websocket_handshake()
             peer = environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR") or "?"
             self.connection = Connection(uwsgi.connection_fd(), peer)
+            linger = True
             try:
                 self.handler(self)
+            except gevent.GreenletExit:
+                linger = False  # the worker is stopping: no waiting on clients
+                raise
             finally:
-                self.connection.finish()
+                self.connection.finish(linger)
                 uwsgi.disconnect()
             return ""  # the response was the handshake; like python-engineio's driver, nothing more
 
