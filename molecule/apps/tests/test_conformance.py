@@ -370,34 +370,31 @@ def test_disconnect_from_a_custom_namespace_keeps_the_main_one(raw):
 # Socket.IO: messages
 
 
-def test_plain_text_event(raw):
+@pytest.mark.parametrize(
+    ("sent", "reply"),
+    [
+        ('42["message",1,"2",{"3":[true]}]', '42["message-back",1,"2",{"3":[true]}]'),
+        ('42456["message-with-ack",1,"2",{"3":[false]}]', '43456[1,"2",{"3":[false]}]'),
+    ],
+    ids=["event", "event-with-ack"],
+)
+def test_plain_text_event(raw, sent, reply):
     connection = socketio_connection(raw)
-    connection.send('42["message",1,"2",{"3":[true]}]')
-    assert connection.next() == '42["message-back",1,"2",{"3":[true]}]'
+    connection.send(sent)
+    assert connection.next() == reply
 
 
-def test_event_with_binary_attachments(raw):
+@pytest.mark.parametrize(
+    ("sent", "reply"),
+    [('452-["message",', '452-["message-back",'), ('452-789["message-with-ack",', "462-789[")],
+    ids=["event", "event-with-ack"],
+)
+def test_event_with_binary_attachments(raw, sent, reply):
     connection = socketio_connection(raw)
-    connection.send(f'452-["message",{PLACEHOLDERS}]')
+    connection.send(f"{sent}{PLACEHOLDERS}]")
     connection.send(bytes([1, 2, 3]))
     connection.send(bytes([4, 5, 6]))
-    assert connection.next() == f'452-["message-back",{PLACEHOLDERS}]'
-    assert connection.next() == bytes([1, 2, 3])
-    assert connection.next() == bytes([4, 5, 6])
-
-
-def test_event_with_an_ack(raw):
-    connection = socketio_connection(raw)
-    connection.send('42456["message-with-ack",1,"2",{"3":[false]}]')
-    assert connection.next() == '43456[1,"2",{"3":[false]}]'
-
-
-def test_event_with_binary_attachments_and_an_ack(raw):
-    connection = socketio_connection(raw)
-    connection.send(f'452-789["message-with-ack",{PLACEHOLDERS}]')
-    connection.send(bytes([1, 2, 3]))
-    connection.send(bytes([4, 5, 6]))
-    assert connection.next() == f"462-789[{PLACEHOLDERS}]"
+    assert connection.next() == f"{reply}{PLACEHOLDERS}]"
     assert connection.next() == bytes([1, 2, 3])
     assert connection.next() == bytes([4, 5, 6])
 
