@@ -9,7 +9,8 @@ greenlet: every idle connection wakes every 3 s and every message crosses three 
   io watcher (no timer, no extra greenlet), then drains `uwsgi.websocket_recv_nb()` until it returns nothing;
 - sends never switch: the frame is written to the non-blocking descriptor at once from whichever greenlet sends;
   what the kernel does not take is kept in an output buffer that a write watcher flushes from the hub;
-- Engine.IO's pings come from one hub timer per connection instead of a greenlet per ping;
+- Engine.IO's heartbeat runs on two hub timers per connection instead of a greenlet per ping and a sweep over
+  every session;
 - every server-side close (ping timeout, client CLOSE packet, invalid packet, disconnect) wakes the reader, which
   flushes, sends a WebSocket close frame and returns, and uWSGI closes the TCP connection.
 
