@@ -138,18 +138,26 @@ def fresh(container: str) -> None:
     settle(container)
 
 
+def sampled(
+    container: str, scenario: str, options: dict[str, Any], after: float, window: float
+) -> tuple[dict[str, Any], dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+    """A load scenario's result and the container's process totals `after` seconds into it and `window` later."""
+    result: dict[str, Any] = {}
+    run = threading.Thread(target=lambda: result.update(loadgen(container, scenario, **options)))
+    run.start()
+    time.sleep(after)
+    start = totals(processes(container))
+    time.sleep(window)
+    end = totals(processes(container))
+    run.join()
+    return result, start, end
+
+
 def capacity(container: str, plan: dict[str, Any]) -> dict[str, Any]:
     before = totals(processes(container))
-    result: dict[str, Any] = {}
-    run = threading.Thread(target=lambda: result.update(loadgen(container, "capacity", **plan)))
-    run.start()
     ramp = plan["clients"] / plan["rate"]
-    time.sleep(ramp + min(10, plan["hold"] / 4))
-    at_hold = totals(processes(container))
     window = max(1.0, plan["hold"] / 2)
-    time.sleep(window)
-    later = totals(processes(container))
-    run.join()
+    result, at_hold, later = sampled(container, "capacity", plan, ramp + min(10, plan["hold"] / 4), window)
     per_k = max(1, result.get("held", 0)) / 1000
     result["rss_mb_per_1000"] = {
         name: round((at_hold[name][0] - before[name][0]) / 1024 / per_k, 2) for name in ("uwsgi", "nginx")
@@ -165,7 +173,6 @@ def echo_run(container: str, plan: dict[str, Any], rate: float) -> dict[str, Any
     """One echo run; uWSGI's CPU (every process) is sampled over the middle of the sending phase, after the clients
     connected, and divided by the messages echoed meanwhile: worker CPU per echo."""
     settle(container)
-    result: dict[str, Any] = {}
     options = {
         "clients": plan["clients"],
         "per_client_rate": rate,
@@ -174,14 +181,9 @@ def echo_run(container: str, plan: dict[str, Any], rate: float) -> dict[str, Any
         "rate": plan["connect_rate"],
         "sources": 16,
     }
-    run = threading.Thread(target=lambda: result.update(loadgen(container, "echo", **options)))
-    run.start()
-    time.sleep(plan["clients"] / plan["connect_rate"] + 1.5)
     window = plan["duration"] / 2
-    first = totals(processes(container))["uwsgi"][1]
-    time.sleep(window)
-    ticks = totals(processes(container))["uwsgi"][1] - first
-    run.join()
+    result, start, end = sampled(container, "echo", options, plan["clients"] / plan["connect_rate"] + 1.5, window)
+    ticks = end["uwsgi"][1] - start["uwsgi"][1]
     echoed = (result.get("rate_per_second") or 0) * window
     result["cpu_ms_per_echo"] = round(ticks * 10 / echoed, 3) if echoed else None
     return result

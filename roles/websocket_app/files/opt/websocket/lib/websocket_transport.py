@@ -303,7 +303,7 @@ def install() -> bool:
             self.handler = handler
             self.connection: Connection | None = None
 
-        def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> str:
             uwsgi.websocket_handshake()
             peer = environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR") or "?"
             self.connection = Connection(uwsgi.connection_fd(), peer)
@@ -504,9 +504,11 @@ def install() -> bool:
                     self.sockets.pop(s.sid, None)
                 elif getattr(s, "connection", None) is None and not s.closing:
                     polling.append(s)
+            if not polling and self.service_task_event.wait(timeout=self.ping_timeout):
+                return
             pause = self.ping_timeout / max(len(polling), 1)
-            for s in polling or [None]:
-                if s is not None and not s.closing and not s.closed:
+            for s in polling:
+                if not s.closing and not s.closed:
                     try:
                         s.check_ping_timeout()
                     except Exception:
