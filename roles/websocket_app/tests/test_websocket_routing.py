@@ -63,6 +63,13 @@ def test_a_path_without_a_route_keeps_its_not_found(app):
     assert second[1] is None
 
 
+def test_a_kept_not_found_holds_no_frames(app):
+    env = environ("/socket.io/")
+    routed(app, env)
+    kept = env[routing.KEY].match[2]
+    assert (kept.__traceback__, kept.__context__, kept.__cause__) == (None, None, None)
+
+
 def test_a_changed_environ_is_routed_again(app):
     env = environ("/items/7")
     first = routed(app, env)

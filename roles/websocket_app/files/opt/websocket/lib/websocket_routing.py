@@ -80,7 +80,12 @@ def install() -> bool:
         request = self.request
         if routing.match is None:
             match_request(self)
-            routing.match = (request.url_rule, request.view_args, request.routing_exception)
+            error = request.routing_exception
+            if error is not None:
+                # Kept for the session's lifetime: without its traceback, which holds this context's frames (and
+                # with them the request), nor Werkzeug's NoMatch it was raised from (with a traceback of its own).
+                error.__traceback__ = error.__context__ = error.__cause__ = None
+            routing.match = (request.url_rule, request.view_args, error)
             return None
         rule, view_args, error = routing.match
         if error is not None:
