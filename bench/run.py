@@ -30,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 LOADGEN = HERE / "loadgen.py"
 REFCLIENT = HERE / "refclient.py"
 P99_BUDGET_MS = 50.0
+# What shares the host's cores during an echo run: the server's processes and the load generator.
+PROCESSES = ("uwsgi", "nginx", "loadgen")
 
 FULL = {
     # Ramps at 300/s: connecting is the expensive part, holding is cheap. On the slower host of 2026-12-01 the
@@ -205,7 +207,7 @@ def echo_run(container: str, plan: dict[str, Any], rate: float) -> dict[str, Any
     result, start, end = sampled(container, "echo", options, plan["clients"] / plan["connect_rate"] + 1.5, window)
     echoed = (result.get("rate_per_second") or 0) * window
     # Ticks are 1/100 s: ms per echo for each, and the share of the host's cores each used (where the cores went).
-    used = {name: end[name][1] - start[name][1] for name in ("uwsgi", "nginx", "loadgen")}
+    used = {name: end[name][1] - start[name][1] for name in PROCESSES}
     result["cpu_ms_per_echo"] = round(used["uwsgi"] * 10 / echoed, 3) if echoed else None
     result["cores_used"] = {name: round(ticks / 100 / window, 2) for name, ticks in used.items()}
     return result
@@ -223,7 +225,7 @@ def echo_step(rate: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rate_per_second": median(lambda r: r["rate_per_second"]),
         "latency_ms": {k: median(lambda r, k=k: r["latency_ms"][k]) for k in ("p50", "p95", "p99", "mean")},
         "cpu_ms_per_echo": median(lambda r: r.get("cpu_ms_per_echo")),
-        "cores_used": {k: median(lambda r, k=k: r.get("cores_used", {}).get(k)) for k in ("uwsgi", "nginx", "loadgen")},
+        "cores_used": {k: median(lambda r, k=k: r.get("cores_used", {}).get(k)) for k in PROCESSES},
         "p99_runs_ms": [r["latency_ms"]["p99"] for r in runs],
         # Like the latencies, the median run: one run with a refused connection does not end the sweep.
         "failed": median(lambda r: r["failed"]),
