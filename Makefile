@@ -83,6 +83,7 @@ engineio: image venv
 bench: seed engineio
 	podman container exists $(SANDBOX) || { echo "run make up first"; exit 1; }
 	python bench/run.py --target seed=websocket-seed --target bundle=$(SANDBOX) --target engineio=websocket-engineio \
+	  --one-address bundle \
 	  --large-inventory inventory
 
 # The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/, app/.

@@ -32,6 +32,9 @@ REFCLIENT = HERE / "refclient.py"
 P99_BUDGET_MS = 50.0
 # What shares the host's cores during an echo run: the server's processes and the load generator.
 PROCESSES = ("uwsgi", "nginx", "loadgen")
+# Loopback source addresses of the load generator's clients, as clients from many addresses would come; the
+# one-address sweep (--one-address) uses one, as clients behind one NAT, proxy or port forward would.
+SOURCES = 16
 
 FULL = {
     # Ramps at 300/s: connecting is the expensive part, holding is cheap. On the slower host of 2026-12-01 the
@@ -191,9 +194,9 @@ def capacity(container: str, plan: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def echo_run(container: str, plan: dict[str, Any], rate: float) -> dict[str, Any]:
-    """One echo run; uWSGI's CPU (every process) is sampled over the middle of the sending phase, after the clients
-    connected, and divided by the messages echoed meanwhile: worker CPU per echo."""
+def echo_run(container: str, plan: dict[str, Any], rate: float, sources: int = SOURCES) -> dict[str, Any]:
+    """One echo run from `sources` client addresses; uWSGI's CPU (every process) is sampled over the middle of the
+    sending phase, after the clients connected, and divided by the messages echoed meanwhile: worker CPU per echo."""
     settle(container)
     options = {
         "clients": plan["clients"],
@@ -201,7 +204,7 @@ def echo_run(container: str, plan: dict[str, Any], rate: float) -> dict[str, Any
         "duration": plan["duration"],
         "processes": plan["processes"],
         "rate": plan["connect_rate"],
-        "sources": 16,
+        "sources": sources,
     }
     window = plan["duration"] / 2
     result, start, end = sampled(container, "echo", options, plan["clients"] / plan["connect_rate"] + 1.5, window)
@@ -234,22 +237,23 @@ def echo_step(rate: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def echo_sweep(containers: dict[str, str], plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every target's echo sweep, interleaved: each rate's runs alternate between the targets, so that a change in
-    the machine's speed during the run (a busy neighbour on a shared host) shifts both sides of a ratio alike."""
-    for container in containers.values():
+def echo_sweep(lanes: dict[str, tuple[str, int]], plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every lane's echo sweep (name: container and client source addresses), interleaved: each rate's runs
+    alternate between the lanes, so that a change in the machine's speed during the run (a busy neighbour on a shared
+    host) shifts both sides of a ratio alike."""
+    for container in {container for container, _ in lanes.values()}:
         fresh(container)
-    steps: dict[str, list[dict[str, Any]]] = {name: [] for name in containers}
-    sweeping = dict(containers)
+    steps: dict[str, list[dict[str, Any]]] = {name: [] for name in lanes}
+    sweeping = dict(lanes)
     for rate in plan["rates"]:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sweeping}
         for _ in range(plan["repeats"]):
-            for name, container in sweeping.items():
-                runs[name].append(echo_run(container, plan, rate))
-        for name, container in list(sweeping.items()):
+            for name, (container, sources) in sweeping.items():
+                runs[name].append(echo_run(container, plan, rate, sources))
+        for name, (container, sources) in list(sweeping.items()):
             step = echo_step(rate, runs[name])
             log(
-                f"{container} echo {plan['clients']}x{rate}/s: {step['rate_per_second']}/s"
+                f"{container} echo {plan['clients']}x{rate}/s from {sources} addresses: {step['rate_per_second']}/s"
                 f" p99 {step['latency_ms']['p99']} ms (runs {step['p99_runs_ms']}, failed {step['failed_runs']})"
             )
             steps[name].append(step)
@@ -369,6 +373,18 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             bundle["echo"]["best_rate_within_budget"], seed["echo"]["best_rate_within_budget"]
         ),
         "echo_peak_rate": ratio(bundle["echo"]["peak_rate"], seed["echo"]["peak_rate"]),
+        **(
+            {
+                "echo_peak_rate_bundle_one_address_over_16_addresses": ratio(
+                    bundle["echo_one_address"]["peak_rate"], bundle["echo"]["peak_rate"]
+                ),
+                "echo_peak_rate_bundle_one_address_over_seed": ratio(
+                    bundle["echo_one_address"]["peak_rate"], seed["echo"]["peak_rate"]
+                ),
+            }
+            if "echo_one_address" in bundle
+            else {}
+        ),
         "echo_1000_p99_seed_over_bundle": ratio(
             seed["echo_1000"]["latency_ms"]["p99"], bundle["echo_1000"]["latency_ms"]["p99"]
         ),
@@ -442,6 +458,14 @@ def summary(report: dict[str, Any]) -> str:
     row("echo: best msg/s with p99 < 50 ms (median of runs)", lambda r: r["echo"]["best_rate_within_budget"] or "never")
     row("echo: peak delivered msg/s (no loss)", lambda r: r["echo"]["peak_rate"])
     row(
+        "echo from one client address: peak / best within p99 budget msg/s",
+        lambda r: (
+            f"{r['echo_one_address']['peak_rate']} / {r['echo_one_address']['best_rate_within_budget']}"
+            if "echo_one_address" in r
+            else "not run"
+        ),
+    )
+    row(
         "echo at the peak: cores used by uWSGI / nginx / load generator",
         lambda r: " / ".join(str(v) for v in (r["echo"]["cores_used_at_peak"] or {}).values()),
     )
@@ -491,6 +515,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--smoke", action="store_true", help="seconds, a few clients: keeps the tool working")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--large-inventory", help="inventory of the bundle target, for the capacity_large step")
+    parser.add_argument("--one-address", help="a target whose echo sweep also runs with every client from one address")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
     args.out.mkdir(parents=True, exist_ok=True)
@@ -501,12 +526,17 @@ def main(argv: list[str]) -> int:
         "results": {},
     }
     containers = dict(target.split("=", 1) for target in args.target)
-    log(f"echo sweep at {plan['echo']['clients']} clients, interleaved: {', '.join(containers)}")
-    sweeps = echo_sweep(containers, plan["echo"])
+    lanes = {name: (container, SOURCES) for name, container in containers.items()}
+    if args.one_address:
+        lanes[f"{args.one_address}/one address"] = (containers[args.one_address], 1)
+    log(f"echo sweep at {plan['echo']['clients']} clients, interleaved: {', '.join(lanes)}")
+    sweeps = echo_sweep(lanes, plan["echo"])
     for name, container in containers.items():
         large = name != "seed" or len(containers) == 1
         inventory = args.large_inventory if name == "bundle" or len(containers) == 1 else None
         report["results"][name] = {"echo": sweeps[name], **bench_target(container, plan, large, inventory)}
+        if f"{name}/one address" in sweeps:
+            report["results"][name]["echo_one_address"] = sweeps[f"{name}/one address"]
     report["ratios"] = compare(report["results"])
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     chart(report["results"], args.out / "chart.png")

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
-import socket
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from testlib import WAIT, Client, http_get, sh, uwsgi_stats
 
-CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 
 
@@ -35,14 +32,6 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error!r})")
         time.sleep(interval)
-
-
-def container_pid(container: str) -> int:
-    """PID (on this machine) of the container's init: the key to its network namespace and root filesystem."""
-    out = subprocess.run(
-        ["podman", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True, text=True, check=True
-    ).stdout
-    return int(out)
 
 
 def main_pid(container: str, unit: str) -> int:
@@ -116,74 +105,6 @@ def wait_healthy(container: str, url: str, workers: int, timeout: float = 120) -
     return wait_for(ready, timeout, "a healthy service (units active, all workers up, a client echoes)")
 
 
-class NamespaceRelay:
-    """A loopback TCP port on this machine that forwards every connection to nginx inside a container's network
-    namespace, from one chosen loopback source address there.
-
-    nginx balances by `hash $remote_addr`; from the controller every client comes from one address (the port
-    forwarding), hence one worker. Relays with different source addresses put clients on chosen workers while they
-    still pass through nginx like real clients.
-    """
-
-    def __init__(self, container: str, source: str, target: tuple[str, int] = ("127.0.0.1", 80)) -> None:
-        self.netns = f"/proc/{container_pid(container)}/ns/net"
-        self.source = source
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.closed = False
-        self.open: set[socket.socket] = set()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _dial(self) -> socket.socket:
-        # A socket belongs to the namespace of the thread that creates it, and setns() moves only the calling
-        # thread: this short-lived thread enters the container's namespace, the rest of the process stays here.
-        with open(self.netns) as ns:
-            if ctypes.CDLL(None, use_errno=True).setns(ns.fileno(), CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns {self.netns}")
-        upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        upstream.bind((self.source, 0))
-        upstream.settimeout(WAIT)
-        upstream.connect(self.target)
-        upstream.settimeout(None)
-        return upstream
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                downstream, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(downstream,), daemon=True).start()
-
-    def _serve(self, downstream: socket.socket) -> None:
-        try:
-            upstream = self._dial()
-        except OSError:
-            downstream.close()  # the client sees a refused handshake and retries, as with a dead server
-            return
-        self.open.update((downstream, upstream))
-        threading.Thread(target=self._pump, args=(upstream, downstream), daemon=True).start()
-        self._pump(downstream, upstream)
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        # Pass the end of stream on, as a proxy would, then let the other direction finish.
-        for sock, how in ((sink, socket.SHUT_WR), (source, socket.SHUT_RD)):
-            with suppress(OSError):
-                sock.shutdown(how)
-
-    def close(self) -> None:
-        self.closed = True
-        self.listener.close()
-        for sock in list(self.open):
-            sock.close()
-
-
 @dataclass
 class Pinned:
     """Clients through nginx that sit on known uWSGI workers."""
@@ -194,34 +115,24 @@ class Pinned:
         return [client for clients in self.by_worker.values() for client in clients]
 
 
-def worker_of(relay: NamespaceRelay, pids: dict[int, int]) -> int | None:
-    """Which worker id nginx sends this relay's source address to, from the pid that /healthz reports."""
-    status, body = http_get(f"{relay.url}/healthz")
-    if status != 200:
-        return None
-    pid = json.loads(body)["pid"]
-    return next((worker for worker, known in pids.items() if known == pid), None)
-
-
 @contextmanager
-def pinned_clients(container: str, per_worker: int = 2, max_sources: int = 64) -> Iterator[Pinned]:
-    """per_worker connected clients on every uWSGI worker, each through its own relay (own source address)."""
-    pids = worker_pids(container)
-    pinned = Pinned({worker: [] for worker in pids})
+def pinned_clients(container: str, url: str, per_worker: int = 2, max_clients: int = 64) -> Iterator[Pinned]:
+    """per_worker connected clients on every uWSGI worker, through nginx. nginx gives each new session to the least
+    busy worker, and a session id's prefix names the worker that holds it (websocket-status lists the prefixes)."""
+    rows = json.loads(sh(container, "websocket-status", "--json").stdout)["workers"]
+    worker_of = {row["sid_prefix"]: row["worker"] for row in rows}
+    pinned = Pinned({worker: [] for worker in worker_of.values()})
     with ExitStack() as stack:
-        for n in range(2, 2 + max_sources):
+        for _ in range(max_clients):
             if all(len(clients) >= per_worker for clients in pinned.by_worker.values()):
                 break
-            relay = NamespaceRelay(container, f"127.0.0.{n}")
-            stack.callback(relay.close)
-            worker = worker_of(relay, pids)
-            if worker is None or len(pinned.by_worker[worker]) >= per_worker:
-                continue
-            client = Client(relay.url).connect()
+            client = Client(url).connect()
             stack.callback(client.close)
-            pinned.by_worker[worker].append(client)
+            worker = worker_of.get(client.sio.eio.sid.split(".")[0])
+            if worker is not None and len(pinned.by_worker[worker]) < per_worker:
+                pinned.by_worker[worker].append(client)
         missing = {w: per_worker - len(c) for w, c in pinned.by_worker.items() if len(c) < per_worker}
-        assert not missing, f"{max_sources} source addresses did not reach every worker: {missing} short"
+        assert not missing, f"{max_clients} clients did not reach every worker: {missing} short"
         yield pinned
 
 

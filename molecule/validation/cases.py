@@ -348,6 +348,37 @@ NGINX_CASES = [
     ),
     _case(
         NGINX,
+        "limit-conn-exempt-name",
+        {"websocket_nginx_limit_conn_exempt": ["office.example"]},
+        "websocket_nginx_limit_conn_exempt",
+        "CIDR",
+        shown="office.example",
+    ),
+    _case(
+        NGINX,
+        "sid-prefix-missing",
+        {
+            "websocket_nginx_upstream_servers": ["10.0.0.2:15001", "10.0.0.2:15002"],
+            "websocket_nginx_upstream_sid_prefixes": {"10.0.0.2:15001": "a1b2c3d4"},
+        },
+        "websocket_nginx_upstream_sid_prefixes",
+        "every entry",
+        shown="10.0.0.2:15002",
+        related=("websocket_nginx_upstream_servers", "websocket_nginx_balance"),
+    ),
+    _case(
+        NGINX,
+        "sid-prefix-shared",
+        {
+            "websocket_nginx_upstream_servers": ["10.0.0.2:15001", "10.0.0.2:15002"],
+            "websocket_nginx_upstream_sid_prefixes": {"10.0.0.2:15001": "a1b2c3d4", "10.0.0.2:15002": "a1b2c3d4"},
+        },
+        "websocket_nginx_upstream_sid_prefixes",
+        "its own prefix",
+        shown="a1b2c3d4",
+    ),
+    _case(
+        NGINX,
         "content-security-policy-quote",
         {"websocket_nginx_content_security_policy": 'default-src "self"'},
         "websocket_nginx_content_security_policy",
@@ -977,6 +1008,14 @@ APP_CASES = [
         "websocket_app_max_message_size",
         "1 or more",
         shown="0",
+    ),
+    _case(
+        APP,
+        "worker-headroom-below-one",
+        {"websocket_app_worker_headroom": 0.5},
+        "websocket_app_worker_headroom",
+        "at least 1",
+        shown="0.5",
     ),
     _case(
         APP,

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections import Counter
+from typing import Any
 
 import pytest
 import socketio
 
-from testlib import INVENTORY, WAIT, Client, clients, http_get, playbook, sh
+from testlib import INVENTORY, PROJECT, WAIT, Client, clients, http_get, playbook, sh
 
 LB_URL = "http://127.0.0.1:18081"
 # Every upstream worker socket, published on loopback by molecule.yml: (host, worker) -> URL.
@@ -42,12 +46,135 @@ def on_every_worker():
                 client.close()
 
 
+def worker_status() -> dict[tuple[str, int], dict]:
+    """Every worker's row of websocket-status --json: (host, worker) -> row."""
+    rows = {}
+    for host in ("cluster-app1", "cluster-app2"):
+        for row in json.loads(sh(host, "websocket-status", "--json").stdout)["workers"]:
+            rows[(host, row["worker"])] = row
+    return rows
+
+
 def test_nginx_lists_every_worker_of_every_app_host():
     site = sh("cluster-lb", "cat", "/etc/nginx/conf.d/websocket.conf").stdout
     servers = re.findall(r"^\s*server (\S+):(\d+) ", site, re.MULTILINE)
     assert sorted(port for _, port in servers) == ["15001", "15001", "15002", "15002"]
     assert len({address for address, _ in servers}) == 2  # two app hosts, private addresses
-    assert "hash $remote_addr consistent;" in site
+    assert "least_conn;" in site
+    # Every worker's session id prefix routes to that worker's own upstream.
+    prefixes = sorted(row["sid_prefix"] for row in worker_status().values())
+    assert sorted(re.findall(r'"~\^(\w+)\\\." websocket_worker_\d+;', site)) == prefixes
+    assert len(set(prefixes)) == len(WORKERS)
+
+
+def test_session_ids_name_the_worker_that_made_them():
+    status = worker_status()
+    for key, url in WORKERS.items():
+        client = Client(url).connect()
+        try:
+            assert client.sio.eio.sid.startswith(status[key]["sid_prefix"] + "."), key
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize(
+    "sid",
+    ["00000000.forged", "no-prefix-at-all", "../../etc/passwd"],
+)
+def test_a_session_id_nginx_does_not_know_gets_400_from_nginx(sid):
+    status, body = http_get(f"{LB_URL}/socket.io/?EIO=4&transport=polling&sid={sid}")
+    assert status == 400
+    assert "<center>nginx</center>" in body  # refused by nginx: no worker saw it
+
+
+def test_websocket_clients_from_one_address_spread_evenly_over_every_worker():
+    # The benchmark's generator: 2,000 WebSocket-only clients, all from one source address, held while counted.
+    command = [
+        sys.executable,
+        str(PROJECT / "bench" / "loadgen.py"),
+        "capacity",
+        "--url",
+        "ws://127.0.0.1:18081",
+        "--clients",
+        "2000",
+        "--sources",
+        "1",
+        "--rate",
+        "300",
+        "--hold",
+        "20",
+        "--processes",
+        "1",
+    ]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            counts = {key: row["connections"] for key, row in worker_status().items()}
+            if sum(counts.values()) >= 2000 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        out, _ = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert (result["held"], result["failed"], result["dropped"]) == (2000, 0, 0), result
+    mean = sum(counts.values()) / len(counts)
+    assert all(abs(count - mean) <= 0.15 * mean for count in counts.values()), counts
+
+
+def nginx_statuses_since(line: int) -> Counter[str]:
+    """HTTP statuses of the load balancer's /socket.io/ requests logged after `line`."""
+    log = sh("cluster-lb", "tail", "-n", f"+{line + 1}", "/var/log/nginx/access.log").stdout
+    return Counter(m.group(1) for m in re.finditer(r'"[A-Z]+ /socket\.io/[^"]*" (\d{3}) ', log))
+
+
+async def polling_clients(polling: int, upgrading: int, echoes: int) -> dict[str, Any]:
+    """python-socketio's own AsyncClient: `polling` clients that never upgrade and `upgrading` ones that start
+    polling and upgrade, each `echoes` echoes, then one cross-host broadcast that every one of them must get."""
+    gate = asyncio.Semaphore(50)  # connects in flight
+    outcome: Counter[str] = Counter()
+
+    async def one(index: int, transports: list[str]) -> tuple[socketio.AsyncClient, asyncio.Queue]:
+        sio = socketio.AsyncClient(reconnection=False)
+        echoed: asyncio.Queue = asyncio.Queue()
+        broadcasts: asyncio.Queue = asyncio.Queue()
+        sio.on("message", echoed.put)
+        sio.on("broadcast", broadcasts.put)
+        sio.on("disconnect", lambda *_: outcome.update(["disconnected"]))
+        async with gate:
+            await sio.connect(LB_URL, transports=transports, wait_timeout=WAIT)
+        for n in range(echoes):
+            token = f"{index}-{n}"
+            await sio.send(token)
+            if await asyncio.wait_for(echoed.get(), WAIT) == token:
+                outcome["echoed"] += 1
+        outcome[sio.transport()] += 1
+        return sio, broadcasts
+
+    groups = [["polling"]] * polling + [["polling", "websocket"]] * upgrading
+    opened = await asyncio.gather(*(one(i, transports) for i, transports in enumerate(groups)))
+    token = str(uuid.uuid4())
+    await opened[0][0].emit("broadcast", token)
+    for _, broadcasts in opened:
+        if await asyncio.wait_for(broadcasts.get(), WAIT) == token:
+            outcome["broadcast"] += 1
+    outcome["workers"] = len({sio.eio.sid.split(".")[0] for sio, _ in opened})
+    outcome["dropped"] = outcome.pop("disconnected", 0)  # before our own disconnects
+    await asyncio.gather(*(sio.disconnect() for sio, _ in opened))
+    return dict(outcome)
+
+
+def test_polling_and_upgrading_clients_from_one_address_keep_their_sessions():
+    before = int(sh("cluster-lb", "wc", "-l", "/var/log/nginx/access.log").stdout.split()[0])
+    outcome = asyncio.run(polling_clients(polling=400, upgrading=400, echoes=20))
+    assert outcome.get("echoed") == 800 * 20, outcome
+    assert (outcome.get("polling"), outcome.get("websocket")) == (400, 400), outcome
+    assert outcome.get("broadcast") == 800, outcome  # one broadcast, from one worker, reached all four
+    assert outcome.get("workers") == len(WORKERS), outcome
+    assert outcome.get("dropped") == 0, outcome
+    statuses = nginx_statuses_since(before)
+    assert not {code for code in statuses if code in ("400", "502", "503", "504")}, statuses
 
 
 def health(url: str) -> dict:

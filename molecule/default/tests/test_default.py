@@ -119,6 +119,8 @@ def test_benchmark_smoke_run_produces_json_chart_and_summary(container, tmp_path
             "--target",
             f"bundle={container}",
             "--smoke",
+            "--one-address",
+            "bundle",
             "--out",
             str(tmp_path),
         ],
@@ -130,7 +132,8 @@ def test_benchmark_smoke_run_produces_json_chart_and_summary(container, tmp_path
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads((tmp_path / "results.json").read_text())["results"]["bundle"]
     assert (result["capacity"]["held"], result["capacity"]["failed"]) == (40, 0)
-    assert all(step["failed"] == 0 and step["unanswered"] == 0 for step in result["echo"]["steps"])
+    for sweep in (result["echo"], result["echo_one_address"]):
+        assert all(step["failed"] == 0 and step["unanswered"] == 0 for step in sweep["steps"])
     assert result["echo"]["best_rate_within_budget"] > 0
     broadcast = result["broadcast"]
     assert broadcast["received"] == broadcast["connected"] * broadcast["sent"] > 0

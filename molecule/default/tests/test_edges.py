@@ -199,7 +199,7 @@ def test_socketio_client_upgrades_from_polling_to_websocket_over_tls(url):
 def test_limit_conn_refuses_websockets_beyond_the_per_address_limit(url, container):
     # All of this test's connections reach nginx from one address (the port forward's), so the limit applies.
     limit = limit_conn(container)
-    assert limit == 50  # the scenario's low value (default 2000)
+    assert limit == 50  # the scenario's low value (the default is half the planned connections)
     opened: list[websocket.WebSocket] = []
     refused: list[int] = []
     try:

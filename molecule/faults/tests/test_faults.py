@@ -33,8 +33,8 @@ from testlib import WAIT, Client, clients, sh
 UNITS = ("websocket", "nginx", "redis-server")
 
 
-def test_a_killed_worker_is_respawned_and_only_its_clients_reconnect(container, healthy):
-    with pinned_clients(container, per_worker=2) as pinned:
+def test_a_killed_worker_is_respawned_and_only_its_clients_reconnect(container, url, healthy):
+    with pinned_clients(container, url, per_worker=2) as pinned:
         victims, bystanders = pinned.by_worker[1], pinned.by_worker[2]
         with EchoProbe(bystanders) as probe:
             time.sleep(1)
@@ -56,10 +56,10 @@ def test_a_killed_worker_is_respawned_and_only_its_clients_reconnect(container, 
         assert broadcast_reaches(bystanders[0], victims[0], timeout=WAIT)
 
 
-def test_a_redis_outage_keeps_local_echo_and_broadcasts_resume_by_themselves(container, healthy):
+def test_a_redis_outage_keeps_local_echo_and_broadcasts_resume_by_themselves(container, url, healthy):
     master = main_pid(container, "websocket")
     cursor = journal_cursor(container, "websocket")
-    with pinned_clients(container, per_worker=1) as pinned:
+    with pinned_clients(container, url, per_worker=1) as pinned:
         (one,), (two,) = pinned.by_worker[1], pinned.by_worker[2]
         assert broadcast_reaches(one, two, timeout=WAIT)
         with EchoProbe([one, two]) as probe:
@@ -100,10 +100,10 @@ def test_nginx_reload_with_200_clients_drops_none(container, url, healthy):
     assert unit_state(container, "nginx") == ("enabled", "active")
 
 
-def test_service_restart_is_graceful_and_short(container, healthy, record_testsuite_property, capsys):
+def test_service_restart_is_graceful_and_short(container, url, healthy, record_testsuite_property, capsys):
     cursor = journal_cursor(container, "websocket")
     master = main_pid(container, "websocket")
-    with pinned_clients(container, per_worker=5) as pinned:
+    with pinned_clients(container, url, per_worker=5) as pinned:
         everyone = pinned.all()
         gone = [track_disconnects(client) for client in everyone]
         with EchoProbe(everyone, interval=0.1) as probe:
@@ -133,10 +133,10 @@ def test_service_restart_is_graceful_and_short(container, healthy, record_testsu
     assert any("goodbye to uWSGI" in line for line in log), log
 
 
-def test_a_killed_master_is_restarted_by_systemd(container, healthy, record_testsuite_property):
+def test_a_killed_master_is_restarted_by_systemd(container, url, healthy, record_testsuite_property):
     master = main_pid(container, "websocket")
     restarts = n_restarts(container, "websocket")
-    with pinned_clients(container, per_worker=1) as pinned:
+    with pinned_clients(container, url, per_worker=1) as pinned:
         killed = time.monotonic()
         kill9(container, master)
         # The orphaned workers shut down at once ("the master disconnected from this worker"). In a container on
