@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -166,6 +167,8 @@ async def polling_clients(polling: int, upgrading: int, echoes: int) -> dict[str
 
 
 def test_polling_and_upgrading_clients_from_one_address_keep_their_sessions():
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 800 clients, each a poll and a post in flight
     before = int(sh("cluster-lb", "wc", "-l", "/var/log/nginx/access.log").stdout.split()[0])
     outcome = asyncio.run(polling_clients(polling=400, upgrading=400, echoes=20))
     assert outcome.get("echoed") == 800 * 20, outcome
