@@ -5,8 +5,9 @@ Scenarios (each prints one JSON object on stdout; progress goes to stderr):
   echo      C clients each sending `message` at a fixed rate; round-trip percentiles and achieved rate
   broadcast C listeners, one sender emitting `broadcast`; delivery latency percentiles and deliveries/s
 
-Clients spread over several loopback source addresses (--sources) so that nginx's per-address sticky hash
-spreads them over the workers, as real clients from many addresses would be.
+Clients come from several loopback source addresses (--sources), as real clients from many addresses would (with
+nginx balancing by address, that is what spreads them over the workers; with balancing by session it does not
+matter, and --sources 1 shows it).
 Usage: python loadgen.py SCENARIO --url ws://127.0.0.1:80 [options]; --processes splits clients over processes.
 """
 

@@ -433,7 +433,8 @@ def summary(report: dict[str, Any]) -> str:
         "",
         f"Run {report['started']} on {report['host']['cpus']} CPUs by `make bench`, all targets in this run: the echo",
         "sweep alternates between them run by run, the other scenarios measure one target after the other. The load",
-        "generator runs in each container's network namespace (clients from 16 loopback addresses). Read the ratios,",
+        "generator runs in each container's network namespace (clients from 16 loopback addresses, or one where",
+        "named). Read the ratios,",
         "not the absolute numbers: the load generator shares the cores.",
         "",
         "| | " + " | ".join(results) + " |",
@@ -528,6 +529,8 @@ def main(argv: list[str]) -> int:
     containers = dict(target.split("=", 1) for target in args.target)
     lanes = {name: (container, SOURCES) for name, container in containers.items()}
     if args.one_address:
+        if args.one_address not in containers:
+            parser.error(f"--one-address {args.one_address}: not one of the targets ({', '.join(containers)})")
         lanes[f"{args.one_address}/one address"] = (containers[args.one_address], 1)
     log(f"echo sweep at {plan['echo']['clients']} clients, interleaved: {', '.join(lanes)}")
     sweeps = echo_sweep(lanes, plan["echo"])

@@ -1,5 +1,5 @@
 """Bad client frames through nginx: each one gets a protocol-level rejection or a close; the worker stays up and a
-healthy client on the same worker keeps echoing throughout."""
+healthy client on the same worker (there is one on every worker) keeps echoing throughout."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ from dataclasses import dataclass
 import pytest
 import websocket
 
-from faultlib import CLOSED, QUIET, EchoProbe, RawSocket, journal_after, journal_cursor, wait_for, worker_pids
+from faultlib import (
+    CLOSED,
+    QUIET,
+    EchoProbe,
+    RawSocket,
+    journal_after,
+    journal_cursor,
+    pinned_clients,
+    wait_for,
+    worker_pids,
+)
 from testlib import WAIT, Client, sh
 
 UWSGI_LIMIT = 1024 * 1024  # uWSGI's own websocket-max-size default (1024 KiB)
@@ -76,13 +86,13 @@ def limit() -> int:
 
 
 @pytest.fixture(scope="module")
-def bystander() -> Iterator[tuple[Client, EchoProbe]]:
-    """A healthy client through nginx, on the same worker as the raw clients (one source address), echoing in
-    the background for the whole module."""
-    client = Client("http://127.0.0.1:18082").connect()
-    with EchoProbe([client], interval=0.3, timeout=WAIT) as probe:
-        yield client, probe
-    client.close()
+def bystanders() -> Iterator[tuple[list[Client], EchoProbe]]:
+    """A healthy client through nginx on every worker, so one shares the worker of each raw client wherever nginx
+    puts it, echoing in the background for the whole module."""
+    with pinned_clients("websocket-faults", "http://127.0.0.1:18082", per_worker=1) as pinned:
+        everyone = pinned.all()
+        with EchoProbe(everyone, interval=0.3, timeout=WAIT) as probe:
+            yield everyone, probe
 
 
 def test_the_advertised_max_payload_is_the_setting(url, healthy, limit):
@@ -94,9 +104,9 @@ def test_the_advertised_max_payload_is_the_setting(url, healthy, limit):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_bad_frame_is_refused_and_nobody_else_notices(url, container, healthy, limit, bystander, name):
+def test_bad_frame_is_refused_and_nobody_else_notices(url, container, healthy, limit, bystanders, name):
     case = CASES[name]
-    client, probe = bystander
+    clients, probe = bystanders
     cursor = journal_cursor(container, "websocket")
 
     if case.expect == "refused":
@@ -134,6 +144,6 @@ def test_bad_frame_is_refused_and_nobody_else_notices(url, container, healthy, l
         )
     assert not [line for line in journal_after(container, "websocket", cursor) if "Traceback" in line]
     assert worker_pids(container) == healthy, "a worker died or was replaced"
-    assert len(client.connected_at) == 1, "the healthy client was disconnected"
-    assert probe.failures() == {0: 0}, "the healthy client missed an echo"
-    assert probe.successes()[0] > 0
+    assert [len(client.connected_at) for client in clients] == [1] * len(clients), "a healthy client was disconnected"
+    assert set(probe.failures().values()) == {0}, "a healthy client missed an echo"
+    assert all(count > 0 for count in probe.successes().values())

@@ -52,8 +52,10 @@ def test_a_killed_worker_is_respawned_and_only_its_clients_reconnect(container, 
         assert all(count > 5 for count in probe.successes().values())
         assert [len(c.connected_at) for c in bystanders] == [1, 1], "a client of the surviving worker reconnected"
         # The respawned worker takes part in broadcasts again (it subscribed to Redis when it started).
-        assert broadcast_reaches(victims[0], bystanders[0], timeout=WAIT)
-        assert broadcast_reaches(bystanders[0], victims[0], timeout=WAIT)
+        with pinned_clients(container, url, per_worker=1) as again:
+            (newcomer,) = again.by_worker[1]
+            assert broadcast_reaches(newcomer, bystanders[0], timeout=WAIT)
+            assert broadcast_reaches(bystanders[0], newcomer, timeout=WAIT)
 
 
 def test_a_redis_outage_keeps_local_echo_and_broadcasts_resume_by_themselves(container, url, healthy):

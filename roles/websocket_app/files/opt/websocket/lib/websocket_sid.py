@@ -37,7 +37,8 @@ def install() -> str | None:
         return None
     prefix = worker_prefix(prefixes, uwsgi.worker_id())
     if prefix is None:
-        log.warning("no session id prefix for worker %d in %r: routing by session breaks", uwsgi.worker_id(), prefixes)
+        # nginx answers 400 to every request of this worker's sessions: say so loudly.
+        log.error("no session id prefix for worker %d in %r: routing by session fails", uwsgi.worker_id(), prefixes)
         return None
     try:
         from engineio import base_server
