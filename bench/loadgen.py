@@ -123,7 +123,8 @@ class SocketIOClient:
 
 
 def sources(count: int) -> list[str]:
-    return [f"127.0.0.{2 + i}" for i in range(count)]
+    # 0: the system's choice (127.0.0.1 for a loopback target), which a host's port forwarding also accepts.
+    return [f"127.0.0.{2 + i}" for i in range(count)] or [""]
 
 
 async def paced(count: int, rate: float) -> AsyncIterator[int]:
@@ -299,7 +300,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--url", default="ws://127.0.0.1:80")
     parser.add_argument("--clients", type=int, default=100, help="total clients over all processes")
     parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--sources", type=int, default=16, help="loopback source addresses 127.0.0.2...")
+    parser.add_argument("--sources", type=int, default=16, help="source addresses 127.0.0.2... (0: default)")
     parser.add_argument("--rate", type=float, default=1000, help="new connections per second (total)")
     parser.add_argument("--timeout", type=float, default=15)
     parser.add_argument("--hold", type=float, default=60, help="capacity: seconds to hold the connections")

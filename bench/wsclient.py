@@ -138,7 +138,10 @@ async def connect(
     """Open a WebSocket from `source` (a local address); returns once the server switched protocols."""
     loop = asyncio.get_running_loop()
     _, protocol = await loop.create_connection(
-        lambda: WebSocket(f"{host}:{port}", path, on_text, on_close), host, port, local_addr=(source, 0)
+        lambda: WebSocket(f"{host}:{port}", path, on_text, on_close),
+        host,
+        port,
+        local_addr=(source, 0) if source else None,
     )
     await protocol.handshake
     return protocol
