@@ -8,9 +8,12 @@ source addresses, as clients from many addresses would.
 
 Usage: python bench/run.py --target seed=websocket-seed --target bundle=websocket-sandbox
                           [--target engineio=websocket-engineio] [--smoke] [--out DIR] [--large-inventory inventory]
+                          [--one-address bundle]
 
-With --large-inventory, the bundle target is redeployed from that inventory with websocket_app_planned_connections
-set to the `capacity_large` figure, held at that many connections, and redeployed with its own values afterwards.
+With --large-inventory, the bundle target is redeployed from that inventory twice: with every worker sized for the
+whole plan (`websocket_app_even_spread: false`, the sizing before balancing by session) for the capacity step, and
+with websocket_app_planned_connections set to the `capacity_large` figure, held at that many connections; then it is
+redeployed with its own values. --one-address TARGET adds that target's echo sweep with every client from one address.
 """
 
 from __future__ import annotations
@@ -278,12 +281,33 @@ def echo_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def deploy(inventory: str, planned: int | None = None) -> None:
+def deploy(inventory: str, **variables: Any) -> None:
+    """site.yml with the inventory's values, overridden by `variables` (none: the inventory's own values)."""
     command = ["ansible-playbook", str(HERE.parent / "site.yml"), "-i", inventory]
-    if planned:
-        command += ["-e", json.dumps({"websocket_app_planned_connections": planned})]
+    if variables:
+        command += ["-e", json.dumps(variables)]
     log(" ".join(command))
     subprocess.run(command, cwd=HERE.parent, check=True, stdout=subprocess.DEVNULL)
+
+
+def worker_sizing(container: str) -> dict[str, Any]:
+    """What each uWSGI worker is sized for, at rest: async (gevent) cores, descriptor limit and RSS."""
+    status = json.loads(
+        subprocess.run(
+            ["podman", "exec", container, "websocket-status", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    workers = status["workers"]
+    limits = subprocess.run(
+        ["podman", "exec", container, "cat", f"/proc/{workers[0]['pid']}/limits"], capture_output=True, text=True
+    ).stdout
+    nofile = next(line.split()[3] for line in limits.splitlines() if line.startswith("Max open files"))
+    return {
+        "workers": len(workers),
+        "async_cores": workers[0]["async_cores"],
+        "nofile": int(nofile),
+        "rss_mb_at_rest": max(worker["rss_mb"] for worker in workers),
+    }
 
 
 def bench_target(container: str, plan: dict[str, Any], large: bool, inventory: str | None) -> dict[str, Any]:
@@ -310,21 +334,34 @@ def bench_target(container: str, plan: dict[str, Any], large: bool, inventory: s
         log(f"{container}: broadcast to {plan['broadcast_large']['clients']} clients")
         result["broadcast_large"] = loadgen(container, "broadcast", **plan["broadcast_large"])
     fresh(container)
+    result["sizing"] = worker_sizing(container)
     log(f"{container}: capacity {plan['capacity']['clients']} clients")
     result["capacity"] = capacity(container, plan["capacity"])
     fresh(container)
     log(f"{container}: capacity measured with python-socketio's AsyncClient")
     result["reference"] = reference(container, plan["reference"], large)
-    if inventory and "capacity_large" in plan:
-        clients = plan["capacity_large"]["clients"]
+    if inventory:
         try:
-            deploy(inventory, planned=clients)
-            fresh(container)
-            log(f"{container}: capacity {clients} clients (planned {clients})")
-            result["capacity_large"] = capacity(container, plan["capacity_large"])
+            result["whole_plan_per_worker"] = whole_plan_per_worker(container, plan, inventory)
+            if "capacity_large" in plan:
+                clients = plan["capacity_large"]["clients"]
+                deploy(inventory, websocket_app_planned_connections=clients)
+                fresh(container)
+                log(f"{container}: capacity {clients} clients (planned {clients})")
+                result["capacity_large"] = capacity(container, plan["capacity_large"])
         finally:
             deploy(inventory)
     return result
+
+
+def whole_plan_per_worker(container: str, plan: dict[str, Any], inventory: str) -> dict[str, Any]:
+    """The sizing before balancing by session: every worker sized for the whole plan (as with address hashing),
+    its sizing at rest and the capacity step's figures; the caller redeploys the inventory's own values."""
+    deploy(inventory, websocket_app_even_spread=False)
+    fresh(container)
+    sizing = worker_sizing(container)
+    log(f"{container}: capacity {plan['capacity']['clients']} clients, every worker sized for the whole plan")
+    return {"sizing": sizing, "capacity": capacity(container, plan["capacity"])}
 
 
 def ratio(a: float | None, b: float | None) -> float | str | None:
@@ -487,6 +524,10 @@ def summary(report: dict[str, Any]) -> str:
         "broadcast: delivered / expected",
         lambda r: f"{r['broadcast']['received']} / {r['broadcast']['connected'] * r['broadcast']['sent']}",
     )
+    row(
+        "each worker at rest: gevent cores / descriptor limit / RSS MB",
+        lambda r: " / ".join(str(r["sizing"][key]) for key in ("async_cores", "nofile", "rss_mb_at_rest")),
+    )
     lines += ["", "## Ratios (same run; bundle vs seed unless named)", ""]
     lines += [f"- {key.replace('_', ' ')}: **{value}**" for key, value in ratios.items()]
     for name, result in results.items():
@@ -497,6 +538,25 @@ def summary(report: dict[str, Any]) -> str:
                 f"{name}: broadcast to {large['connected']} clients across workers: p50 {large['latency_ms']['p50']}"
                 f" ms, p99 {large['latency_ms']['p99']} ms, {large['received']} deliveries.",
             ]
+    whole = results.get("bundle", {}).get("whole_plan_per_worker")
+    if whole:
+        now, before = results["bundle"]["sizing"], whole["sizing"]
+        lines += [
+            "",
+            "Bundle worker sizing, from its share of the plan (balanced by session) vs the whole plan per worker (the"
+            " sizing address hashing needs, `websocket_app_even_spread: false`); the last two rows from the capacity"
+            f" step at {report['plan']['capacity']['clients']} connections:",
+            "",
+            "| per worker | share of the plan | whole plan |",
+            "| --- | --- | --- |",
+            f"| gevent cores | {now['async_cores']} | {before['async_cores']} |",
+            f"| descriptor limit | {now['nofile']} | {before['nofile']} |",
+            f"| RSS at rest MB | {now['rss_mb_at_rest']} | {before['rss_mb_at_rest']} |",
+            f"| uWSGI RSS MB per 1,000 connections | {results['bundle']['capacity']['rss_mb_per_1000']['uwsgi']}"
+            f" | {whole['capacity']['rss_mb_per_1000']['uwsgi']} |",
+            f"| held / tried | {results['bundle']['capacity']['held']} / {results['bundle']['capacity']['clients']}"
+            f" | {whole['capacity']['held']} / {whole['capacity']['clients']} |",
+        ]
     held = results.get("bundle", {}).get("capacity_large")
     if held:
         lines += [
