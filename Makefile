@@ -38,7 +38,7 @@ test: venv image
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory molecule || true
-	python molecule/shared/summary.py $(REPORTS)
+	python molecule/shared/summary.py $(REPORTS) $(EXPECTED_REPORTS)
 
 # apt only when something is missing, so a second run is quick and changes nothing.
 host-deps:
@@ -112,8 +112,14 @@ unit: venv
 	  --junitxml=$(REPORTS)/roles.xml roles/websocket_app/tests
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/validation.xml molecule/validation
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/packaging.xml molecule/packaging
+	python -m pytest -q -p no:cacheprovider -o pythonpath=molecule/shared --junitxml=$(REPORTS)/shared.xml \
+	  molecule/shared
 
 SCENARIOS ?= default cluster faults apps
+# Every report `make test` must produce; summary.py fails on any that is missing (a scenario that never reached
+# its tests, a prerequisite of the molecule target that failed).
+EXPECTED_REPORTS = unit roles validation packaging shared $(SCENARIOS:%=molecule-%-$(RELEASE)) \
+  $(patsubst %,molecule-default-%,$(filter-out $(RELEASE),$(RELEASES)))
 molecule: venv image
 	mkdir -p $(CACHE)/pip
 	# Every scenario runs even when one fails; a scenario that fails outside its tests (create, converge,
