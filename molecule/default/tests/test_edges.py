@@ -358,3 +358,25 @@ def test_a_key_of_another_certificate_fails_before_any_change(tmp_path, containe
     }
     message = f"websocket_nginx_tls_certificate_key_src ({tmp_path / 'other.key'}) its private key"
     _fails_before_any_change(tmp_path, container, extra, message)
+
+
+def test_a_config_nginx_rejects_never_goes_live_and_the_next_run_tries_again(tmp_path, container, url):
+    # A host name that does not resolve has the form validation accepts (host:port); only nginx -t refuses it. The
+    # throwaway inventory also renders a different nginx.conf and a site without TLS: every file is put back.
+    live = {path: sh(container, "cat", path).stdout for path in (SITE, "/etc/nginx/nginx.conf")}
+    inventory = str(_throwaway_inventory(tmp_path, container))
+    extra = json.dumps({"websocket_nginx_upstream_servers": ["no-such-host.invalid:5000"]})
+    for _ in range(2):  # the same input again must be tried again and fail again, not pass on untouched files
+        result = playbook("playbooks/loadbalancer.yml", "-i", inventory, "-e", extra)
+        output = " ".join((result.stdout + result.stderr).split())
+        assert result.returncode != 0, output[-3000:]
+        assert "nginx -t rejected the new configuration, so it was not installed" in output, output[-3000:]
+        assert "host not found in upstream" in output
+        assert {path: sh(container, "cat", path).stdout for path in live} == live
+        assert sh(container, "find", "/etc/nginx", "-name", "*~").stdout == ""  # no backup left behind
+    assert sh(container, "nginx", "-t", check=False).returncode == 0
+    client = Client(url).connect()
+    try:
+        assert client.echo("still served") == "still served"
+    finally:
+        client.close()
