@@ -61,13 +61,18 @@ def test_healthz_reports_pid_clients_and_queue(app):
     import socket
 
     socketio.test_client(app)
-    body = app.test_client().get("/healthz").get_json()
+    threshold = gc.get_threshold()
+    gc.set_threshold(1234, 5, 6)  # a value nothing else sets: the report must read the live one
+    try:
+        body = app.test_client().get("/healthz").get_json()
+    finally:
+        gc.set_threshold(*threshold)
     assert body["status"] == "ok"
     assert body["pid"] == os.getpid()
     assert body["host"] == socket.gethostname()
     assert body["clients"] >= 1
     assert body["message_queue"] == "none"
-    assert body["gc"]["threshold"] == list(gc.get_threshold())
+    assert body["gc"]["threshold"] == [1234, 5, 6]
     assert body["transport"] == "engineio"  # outside uWSGI the role's transport is not there
 
 

@@ -11,6 +11,7 @@ import uuid
 import pytest
 import websocket
 
+from faultlib import pinned_clients
 from testlib import PROJECT, Client, clients, http_get, sh, uwsgi_stats, ws_connect
 
 
@@ -30,12 +31,14 @@ def test_message_is_echoed_over_websocket_through_nginx(url):
         assert client.echo({"nested": [1, 2, token]}) == {"nested": [1, 2, token]}
 
 
-def test_broadcast_reaches_every_client(url):
-    with clients(url, 2) as (sender, listener):
+def test_broadcast_reaches_every_client_on_every_worker(url, container):
+    # One client per worker (told apart by their session ids' prefixes): the broadcast crosses workers via Redis.
+    with pinned_clients(container, url, per_worker=1) as pinned:
+        everyone = pinned.all()
+        assert len(pinned.by_worker) == int(sh(container, "nproc").stdout) == len(everyone)
         token = str(uuid.uuid4())
-        sender.sio.emit("broadcast", token)
-        assert listener.next("broadcast") == token
-        assert sender.next("broadcast") == token
+        everyone[0].sio.emit("broadcast", token)
+        assert [client.next("broadcast") for client in everyone] == [token] * len(everyone)
 
 
 def test_polling_handshake_advertises_the_websocket_upgrade(url):
@@ -74,8 +77,9 @@ def test_the_worker_runs_with_the_garbage_collector_tuned(url):
 
 
 def test_foreign_origin_is_refused_and_own_origin_accepted(url):
-    with pytest.raises(websocket.WebSocketBadStatusException):
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         ws_connect(url, origin="https://evil.example")
+    assert refused.value.status_code == 400  # Engine.IO's own refusal, not a proxy or server error
     own = ws_connect(url, origin=url)
     try:
         assert own.recv().startswith("0{")  # Engine.IO open packet

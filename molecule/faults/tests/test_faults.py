@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 import time
 
 from faultlib import (
@@ -91,14 +92,32 @@ def test_a_redis_outage_keeps_local_echo_and_broadcasts_resume_by_themselves(con
 
 def test_nginx_reload_with_200_clients_drops_none(container, url, healthy):
     before = processes(container, "nginx")
+    handshakes: list[bool] = []  # one per new client opened while nginx reloads: connected and echoed
+
+    def newcomer() -> None:
+        try:
+            with clients(url) as (fresh,):
+                handshakes.append(echo_ok(fresh))
+        except Exception:  # a refused handshake is what this records
+            handshakes.append(False)
+
     with clients(url, 200) as opened:
-        sh(container, "systemctl", "reload", "nginx")
-        wait_for(lambda: processes(container, "nginx") - before, WAIT, "new nginx workers")
-        time.sleep(3)  # old workers keep serving the open connections while new ones take new clients
+        # Ten of the open clients echo throughout, and new clients connect every 0.2 s, across the reload.
+        with EchoProbe(opened[:10], interval=0.1) as probe:
+            arrivals = [threading.Timer(0.2 * i, newcomer) for i in range(25)]
+            for arrival in arrivals:
+                arrival.start()
+            time.sleep(1)
+            sh(container, "systemctl", "reload", "nginx")
+            wait_for(lambda: processes(container, "nginx") - before, WAIT, "new nginx workers")
+            time.sleep(3)  # old workers keep serving the open connections while new ones take new clients
+            for arrival in arrivals:
+                arrival.join(WAIT)
+        assert set(probe.failures().values()) == {0}, "an open client missed an echo during the reload"
+        assert min(probe.successes().values()) > 10
+        assert handshakes == [True] * 25, "a client that connected during the reload failed"
         assert [c for c in opened if len(c.connected_at) != 1 or not c.sio.connected] == []
         assert [i for i, c in enumerate(opened) if not echo_ok(c)] == []
-        with clients(url) as (fresh,):
-            assert echo_ok(fresh)
     assert unit_state(container, "nginx") == ("enabled", "active")
 
 
@@ -129,6 +148,8 @@ def test_service_restart_is_graceful_and_short(container, url, healthy, record_t
             f"(disconnect to next successful echo, {len(downtimes)} clients)",
             file=sys.stderr,
         )
+    # Short: the figure is recorded above (README, Operations); the bound only catches a restart that hangs.
+    assert worst < 10, f"clients were without service for {worst:.1f} s"
     log = journal_after(container, "websocket", cursor)
     # Graceful: uWSGI stops by itself within TimeoutStopSec, systemd never has to kill anything.
     assert not [line for line in log if re.search(r"timed out|Killing|Failed with result|Traceback", line)], log
