@@ -89,7 +89,7 @@ def test_a_session_id_nginx_does_not_know_gets_400_from_nginx(sid):
     assert "<center>nginx</center>" in body  # refused by nginx: no worker saw it
 
 
-def test_websocket_clients_from_one_address_spread_evenly_over_every_worker():
+def test_websocket_clients_from_one_address_spread_evenly_over_every_worker(record_property):
     # The benchmark's generator: 2,000 WebSocket-only clients, all from one source address, held while counted.
     command = [
         sys.executable,
@@ -120,6 +120,7 @@ def test_websocket_clients_from_one_address_spread_evenly_over_every_worker():
     finally:
         run.kill()
     result = json.loads(out.strip().splitlines()[-1])
+    record_property("connections_per_worker", json.dumps({f"{host}/{n}": c for (host, n), c in counts.items()}))
     assert (result["held"], result["failed"], result["dropped"]) == (2000, 0, 0), result
     mean = sum(counts.values()) / len(counts)
     assert all(abs(count - mean) <= 0.15 * mean for count in counts.values()), counts
@@ -178,11 +179,12 @@ async def polling_clients(polling: int, upgrading: int, echoes: int) -> dict[str
     return dict(outcome)
 
 
-def test_polling_and_upgrading_clients_from_one_address_keep_their_sessions():
+def test_polling_and_upgrading_clients_from_one_address_keep_their_sessions(record_property):
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 800 clients, each a poll and a post in flight
     before = int(sh("cluster-lb", "wc", "-l", "/var/log/nginx/access.log").stdout.split()[0])
     outcome = asyncio.run(polling_clients(polling=400, upgrading=400, echoes=20))
+    record_property("outcome", json.dumps(outcome))
     assert outcome.get("echoed") == 800 * 20, outcome
     assert (outcome.get("polling"), outcome.get("websocket")) == (400, 400), outcome
     assert outcome.get("broadcast") == 800, outcome  # one broadcast, from one worker, reached all four
