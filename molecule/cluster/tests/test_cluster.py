@@ -253,6 +253,14 @@ def test_redis_refuses_clients_without_the_password():
 
 
 def test_rolling_restart_keeps_broadcasts_flowing_and_loses_no_client(on_every_worker):
+    host_of = {row["sid_prefix"]: host for (host, _), row in worker_status().items()}
+    with clients(LB_URL, 8) as balanced:
+        # Through the load balancer, spread by least_conn over every worker of both hosts.
+        assert {host_of[client.sio.eio.sid.split(".")[0]] for client in balanced} == {"cluster-app1", "cluster-app2"}
+        _rolls_keeping_every_client(on_every_worker, balanced, host_of)
+
+
+def _rolls_keeping_every_client(on_every_worker, balanced, host_of) -> None:
     workers, through_lb = on_every_worker
     sender, listener = workers[("cluster-app1", 1)], workers[("cluster-app2", 1)]
     pids_before = {key: health(url)["pid"] for key, url in WORKERS.items()}
@@ -285,6 +293,9 @@ def test_rolling_restart_keeps_broadcasts_flowing_and_loses_no_client(on_every_w
         received.add(listener.events["broadcast"].get())
     assert len(sender.connected_at) >= 2, "the sender on app1 never reconnected after app1 restarted"
     reconnected = sender.connected_at[1]
+    # app2's clients stayed connected while app1 restarted: their first reconnect came after app1's.
+    assert len(listener.connected_at) >= 2, "app2 was not restarted"
+    assert listener.connected_at[1] > reconnected, "app2's client was disconnected while app1 restarted"
     before = [seq for seq, at in sent if at < reconnected - 2]
     after = [seq for seq, at in sent if at > reconnected]
     assert any(f"roll-{seq}" in received for seq in before), "no broadcast from app1 reached app2 before the restart"
@@ -292,12 +303,16 @@ def test_rolling_restart_keeps_broadcasts_flowing_and_loses_no_client(on_every_w
 
     pids_after = {key: health(url)["pid"] for key, url in WORKERS.items()}
     assert all(pids_after[key] != pids_before[key] for key in WORKERS), "every worker was restarted"
-    for key, client in [*workers.items(), ("lb", through_lb)]:
+    for key, client in [*workers.items(), ("lb", through_lb), *enumerate(balanced)]:
         deadline = time.monotonic() + 30
         while not client.sio.connected and time.monotonic() < deadline:
             time.sleep(0.2)
         assert client.sio.connected, f"client on {key} ended the roll disconnected"
         assert client.echo(f"still-{key}") == f"still-{key}"
+    # The clients that came through the load balancer lost their worker when its host restarted; each reconnected
+    # with a new handshake (no sid of the dead worker) and was balanced to a live one.
+    assert [index for index, client in enumerate(balanced) if len(client.connected_at) < 2] == []
+    assert [index for index, client in enumerate(balanced) if client.sio.eio.sid.split(".")[0] not in host_of] == []
 
 
 def test_more_workers_without_a_message_queue_fail_before_any_change(tmp_path):
