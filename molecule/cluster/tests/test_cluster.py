@@ -89,7 +89,7 @@ def test_a_session_id_nginx_does_not_know_gets_400_from_nginx(sid):
     assert "<center>nginx</center>" in body  # refused by nginx: no worker saw it
 
 
-def test_websocket_clients_from_one_address_spread_evenly_over_every_worker(record_property):
+def test_websocket_clients_from_one_address_spread_evenly_over_every_worker(record_testsuite_property):
     # The benchmark's generator: 2,000 WebSocket-only clients, all from one source address, held while counted.
     command = [
         sys.executable,
@@ -120,7 +120,8 @@ def test_websocket_clients_from_one_address_spread_evenly_over_every_worker(reco
     finally:
         run.kill()
     result = json.loads(out.strip().splitlines()[-1])
-    record_property("connections_per_worker", json.dumps({f"{host}/{n}": c for (host, n), c in counts.items()}))
+    per_worker = {f"{host}/{worker}": count for (host, worker), count in counts.items()}
+    record_testsuite_property("connections_per_worker", json.dumps(per_worker))
     assert (result["held"], result["failed"], result["dropped"]) == (2000, 0, 0), result
     mean = sum(counts.values()) / len(counts)
     assert all(abs(count - mean) <= 0.15 * mean for count in counts.values()), counts
@@ -173,18 +174,19 @@ async def polling_clients(polling: int, upgrading: int, echoes: int) -> dict[str
             await opened[0][0].emit("broadcast", token)
             await asyncio.gather(*(broadcast_arrives(broadcasts, token) for _, broadcasts in opened))
         outcome["workers"] = len({sio.eio.sid.split(".")[0] for sio, _ in opened})
-        outcome["dropped"] = outcome.pop("disconnected", 0)  # before our own disconnects
+        outcome["dropped"] = outcome.pop("disconnected", 0)
+        result = dict(outcome)  # before our own disconnects below
     finally:
         await asyncio.gather(*(sio.disconnect() for sio, _ in opened), return_exceptions=True)
-    return dict(outcome)
+    return result
 
 
-def test_polling_and_upgrading_clients_from_one_address_keep_their_sessions(record_property):
+def test_polling_and_upgrading_clients_from_one_address_keep_their_sessions(record_testsuite_property):
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 800 clients, each a poll and a post in flight
     before = int(sh("cluster-lb", "wc", "-l", "/var/log/nginx/access.log").stdout.split()[0])
     outcome = asyncio.run(polling_clients(polling=400, upgrading=400, echoes=20))
-    record_property("outcome", json.dumps(outcome))
+    record_testsuite_property("outcome", json.dumps(outcome))
     assert outcome.get("echoed") == 800 * 20, outcome
     assert (outcome.get("polling"), outcome.get("websocket")) == (400, 400), outcome
     assert outcome.get("broadcast") == 800, outcome  # one broadcast, from one worker, reached all four
