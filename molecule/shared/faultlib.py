@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from testlib import WAIT, Client, http_get, sh, uwsgi_stats
+from testlib import WAIT, Client, http_get, sh, sid_prefix, uwsgi_stats
 
 T = TypeVar("T")
 
@@ -128,7 +128,7 @@ def pinned_clients(container: str, url: str, per_worker: int = 2, max_clients: i
                 break
             client = Client(url).connect()
             stack.callback(client.close)
-            worker = worker_of.get(client.sio.eio.sid.split(".")[0])
+            worker = worker_of.get(sid_prefix(client.sio.eio.sid))
             if worker is not None and len(pinned.by_worker[worker]) < per_worker:
                 pinned.by_worker[worker].append(client)
         missing = {w: per_worker - len(c) for w, c in pinned.by_worker.items() if len(c) < per_worker}

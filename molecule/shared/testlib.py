@@ -145,6 +145,11 @@ def ws_connect(url: str, origin: str | None = None, **options: Any) -> websocket
     return websocket.create_connection(ws_url, origin=origin, timeout=WAIT, **options)
 
 
+def sid_prefix(sid: str) -> str:
+    """The worker prefix of an Engine.IO session id (the role's websocket_sid module puts it before a dot)."""
+    return sid.split(".")[0]
+
+
 class Client:
     """A python-socketio client that records what it receives, per event, in queues."""
 

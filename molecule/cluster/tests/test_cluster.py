@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import socketio
 
-from testlib import INVENTORY, PROJECT, WAIT, Client, clients, http_get, playbook, sh
+from testlib import INVENTORY, PROJECT, WAIT, Client, clients, http_get, playbook, sh, sid_prefix
 
 LB_URL = "http://127.0.0.1:18081"
 # Every upstream worker socket, published on loopback by molecule.yml: (host, worker) -> URL.
@@ -173,7 +173,7 @@ async def polling_clients(polling: int, upgrading: int, echoes: int) -> dict[str
             token = str(uuid.uuid4())
             await opened[0][0].emit("broadcast", token)
             await asyncio.gather(*(broadcast_arrives(broadcasts, token) for _, broadcasts in opened))
-        outcome["workers"] = len({sio.eio.sid.split(".")[0] for sio, _ in opened})
+        outcome["workers"] = len({sid_prefix(sio.eio.sid) for sio, _ in opened})
         outcome["dropped"] = outcome.pop("disconnected", 0)
         result = dict(outcome)  # before our own disconnects below
     finally:
@@ -258,7 +258,7 @@ def test_rolling_restart_keeps_broadcasts_flowing_and_loses_no_client(on_every_w
     host_of = {row["sid_prefix"]: host for (host, _), row in worker_status().items()}
     with clients(LB_URL, 8) as balanced:
         # Through the load balancer, spread by least_conn over every worker of both hosts.
-        assert {host_of[client.sio.eio.sid.split(".")[0]] for client in balanced} == {"cluster-app1", "cluster-app2"}
+        assert {host_of[sid_prefix(client.sio.eio.sid)] for client in balanced} == {"cluster-app1", "cluster-app2"}
         _rolls_keeping_every_client(on_every_worker, balanced, host_of)
 
 
@@ -314,7 +314,7 @@ def _rolls_keeping_every_client(on_every_worker, balanced, host_of) -> None:
     # The clients that came through the load balancer lost their worker when its host restarted; each reconnected
     # with a new handshake (no sid of the dead worker) and was balanced to a live one.
     assert [index for index, client in enumerate(balanced) if len(client.connected_at) < 2] == []
-    assert [index for index, client in enumerate(balanced) if client.sio.eio.sid.split(".")[0] not in host_of] == []
+    assert [index for index, client in enumerate(balanced) if sid_prefix(client.sio.eio.sid) not in host_of] == []
 
 
 def test_more_workers_without_a_message_queue_fail_before_any_change(tmp_path):
