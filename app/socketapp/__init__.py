@@ -34,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        return jsonify(health.report(settings, events.counters))
+        body = health.report(socketio.server.manager, events.counters)
+        return jsonify(body), 200 if body["status"] == "ok" else 503
 
     socketio.init_app(
         app,

@@ -8,6 +8,9 @@ balancer restart, the end of a benchmark) is O(N^2) of pure Python that blocks t
 
 from __future__ import annotations
 
+import socket
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import socketio
@@ -52,8 +55,50 @@ class IndexedManager(RoomIndex, socketio.Manager):
     """In-process manager (one worker, no message queue)."""
 
 
+# Dead-peer detection on the message queue's connections: TCP keepalive probes after 5 s idle, 3 of them 1 s apart,
+# and at most 8 s of unacknowledged data. A partition (packets dropped, no reset) then breaks a blocked
+# subscription or publish within about 8 s, not after the kernel's minutes.
+LIVENESS_OPTIONS: dict[str, Any] = {
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "socket_keepalive_options": {
+        socket.TCP_KEEPIDLE: 5,
+        socket.TCP_KEEPINTVL: 1,
+        socket.TCP_KEEPCNT: 3,
+        socket.TCP_USER_TIMEOUT: 8000,
+    },
+}
+# python-socketio doubles its wait between resubscriptions up to 60 s: a healed partition would go unnoticed that
+# long. Here the wait stops growing at 5 s.
+RETRY_CAP = 5
+
+
 class IndexedRedisManager(RoomIndex, socketio.RedisManager):
-    """Redis message queue manager."""
+    """Redis message queue manager that notices a dead queue and says whether this worker is subscribed."""
+
+    def __init__(self, url: str, channel: str, **kwargs: Any) -> None:
+        options = LIVENESS_OPTIONS | kwargs.pop("redis_options", {})
+        super().__init__(url, channel=channel, redis_options=options, **kwargs)
+        # "connecting" until the first subscription, then "subscribed" or "down" (read by /healthz: no round trip).
+        self.subscription = "connecting"
+
+    def _redis_listen_with_retries(self) -> Iterator[dict[str, Any]]:
+        # python-socketio's loop (redis_manager.py), with the state recorded and the wait capped.
+        retry_sleep = 1
+        while True:
+            try:
+                self._redis_connect()
+                self.pubsub.subscribe(self.channel)
+                self.subscription = "subscribed"
+                retry_sleep = 1
+                yield from self.pubsub.listen()
+            except Exception as exc:  # what python-socketio catches: any failure means resubscribe
+                self.subscription = "down"
+                self._get_logger().error(
+                    f"Cannot receive from redis... retrying in {retry_sleep} secs", extra={"redis_exception": str(exc)}
+                )
+                time.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, RETRY_CAP)
 
 
 def client_manager(url: str, channel: str) -> socketio.Manager:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
-from socketapp import create_app, health, socketio
+from socketapp import create_app, health, rooms, socketio
 from socketapp.events import Counters
 from socketapp.settings import Settings, SettingsError
 
@@ -76,10 +79,16 @@ def test_healthz_reports_pid_clients_and_queue(app):
     assert body["transport"] == "engineio"  # outside uWSGI the role's transport is not there
 
 
-def test_health_says_degraded_when_the_queue_is_unreachable():
+def test_health_says_degraded_while_the_worker_is_not_subscribed():
     # Port 1 on loopback refuses at once: a real connection attempt, no mock.
-    body = health.report(Settings(message_queue="redis://127.0.0.1:1/0"), Counters())
-    assert (body["status"], body["message_queue"]) == ("degraded", "unreachable")
+    manager = rooms.client_manager("redis://127.0.0.1:1/0", "test")
+    assert health.report(manager, Counters())["message_queue"] == "connecting"
+    threading.Thread(target=next, args=(manager._redis_listen_with_retries(),), daemon=True).start()
+    deadline = time.monotonic() + 10
+    while manager.subscription == "connecting" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    body = health.report(manager, Counters())
+    assert (body["status"], body["message_queue"]) == ("degraded", "down")
 
 
 def test_default_origins_are_same_origin_only(app):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -13,9 +14,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from testlib import WAIT, Client, http_get, sh, sid_prefix, uwsgi_stats
+import pytest
+import yaml
+
+from testlib import PROJECT, WAIT, Client, http_get, sh, sid_prefix, uwsgi_stats
 
 T = TypeVar("T")
+
+
+def role_default(role: str, name: str) -> Any:
+    """A role's default value, read from its defaults file (the tests of a default setting use this)."""
+    return yaml.safe_load((PROJECT / "roles" / role / "defaults" / "main.yml").read_text())[name]
+
+
+def report(
+    record: Callable[[str, object], None], capsys: pytest.CaptureFixture[str], name: str, seconds: float, what: str
+) -> None:
+    """A measured figure: a property of the JUnit report (the README quotes it) and a line in the test output."""
+    record(name, round(seconds, 2))
+    with capsys.disabled():
+        print(f"\n{what}: {seconds:.2f} s ({name})", file=sys.stderr)
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
@@ -105,6 +123,27 @@ def wait_healthy(container: str, url: str, workers: int, timeout: float = 120) -
     return wait_for(ready, timeout, "a healthy service (units active, all workers up, a client echoes)")
 
 
+def worker_prefixes(container: str) -> dict[str, int]:
+    """Session id prefix -> uWSGI worker id (websocket-status lists each worker's prefix)."""
+    rows = json.loads(sh(container, "websocket-status", "--json").stdout)["workers"]
+    return {row["sid_prefix"]: row["worker"] for row in rows}
+
+
+def first_fresh_echo(url: str, since: float, worker_prefix: str | None = None, timeout: float = 60) -> float:
+    """Seconds from `since` (monotonic) until a new client connects through nginx and echoes; with worker_prefix,
+    until one that landed on that worker does (nginx gives new sessions to the least busy worker)."""
+
+    def fresh_echo() -> bool:
+        client = Client(url, request_timeout=2).connect()
+        try:
+            return (worker_prefix in (None, sid_prefix(client.sio.eio.sid))) and echo_ok(client, timeout=2)
+        finally:
+            client.close()
+
+    wait_for(fresh_echo, timeout, "a new client to connect and echo", interval=0.1)
+    return time.monotonic() - since
+
+
 @dataclass
 class Pinned:
     """Clients through nginx that sit on known uWSGI workers."""
@@ -119,8 +158,7 @@ class Pinned:
 def pinned_clients(container: str, url: str, per_worker: int = 2, max_clients: int = 64) -> Iterator[Pinned]:
     """per_worker connected clients on every uWSGI worker, through nginx. nginx gives each new session to the least
     busy worker, and a session id's prefix names the worker that holds it (websocket-status lists the prefixes)."""
-    rows = json.loads(sh(container, "websocket-status", "--json").stdout)["workers"]
-    worker_of = {row["sid_prefix"]: row["worker"] for row in rows}
+    worker_of = worker_prefixes(container)
     pinned = Pinned({worker: [] for worker in worker_of.values()})
     with ExitStack() as stack:
         for _ in range(max_clients):

@@ -1034,6 +1034,22 @@ APP_CASES = [
         "0 or more",
         shown="-1",
     ),
+    _case(
+        APP,
+        "reload-mercy-zero",
+        {"websocket_app_reload_mercy": 0},
+        "websocket_app_reload_mercy",
+        "from 1 to 60",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "reload-mercy-too-long",
+        {"websocket_app_reload_mercy": 61},
+        "websocket_app_reload_mercy",
+        "from 1 to 60",
+        shown="61",
+    ),
     _case(APP, "channel-empty", {"websocket_app_channel": ""}, "websocket_app_channel", "a channel name", shown='""'),
     _case(
         APP,

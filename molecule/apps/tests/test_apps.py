@@ -1,7 +1,8 @@
 """Bring your own app: the fixture app tally (not the bundled example) deployed by variables, as releases.
 
 The tests run in file order and build on each other, like an operator's day: the converged directory release, an
-unchanged redeploy, a deploy from git, a broken release, two rollbacks, a package deploy that prunes old releases.
+unchanged redeploy, a deploy from git, a broken release, a release that fails at run time, two rollbacks, a package
+deploy that prunes old releases.
 """
 
 from __future__ import annotations
@@ -222,6 +223,20 @@ def test_broken_release_fails_the_play_and_the_live_release_keeps_serving(url, c
         assert len(client.connected_at) == 1
     finally:
         client.close()
+    assert about(url)["release"] == "2-git"
+
+
+def test_a_release_that_fails_at_run_time_is_rolled_back_by_the_deploy(url, container):
+    live, before = live_release(container), history(container)
+    run = playbook("playbooks/websocket.yml", "-e", f"websocket_app_source_dir={FIXTURES / 'tally-faulty'}")
+    assert run.rc != 0
+    # It loaded (the import check passed) and went live, then failed its health check: the play put the release it
+    # replaced back, restarted on it, and says which release failed, what the workers answered, and what is live.
+    assert "is not healthy on websocket-apps" in run.output, run.output[-3000:]
+    assert "answered /socket.io/?EIO=4&transport=polling with 500" in run.output
+    assert f"it was rolled back: release {live} is live again and answers" in run.output
+    assert live_release(container) == live
+    assert history(container) == before, "the failed release stayed in the history"
     assert about(url)["release"] == "2-git"
 
 

@@ -34,6 +34,8 @@ def test_status_helper_counts_open_connections_per_worker(url, container):
     # Every WebSocket holds one async core for its lifetime: the five clients are busy cores.
     assert during["connections"] - before["connections"] == 5
     assert all(row["rss_mb"] and row["rss_mb"] > 1 for row in during["workers"])
+    # Each worker's own answer to the health path: the bundled app's /healthz, with its queue subscription.
+    assert [(row["health"], row["message_queue"]) for row in during["workers"]] == [(200, "subscribed")] * len(workers)
     table = sh(container, "websocket-status").stdout
     assert "connections" in table.splitlines()[0]
     assert len(table.splitlines()) == len(workers) + 2  # header, one row per worker, master summary
