@@ -646,6 +646,14 @@ APP_CASES = [
     ),
     _case(
         APP,
+        "socket-group-is-the-app-group",
+        {"websocket_app_socket_group": "websocket"},
+        "websocket_app_socket_group",
+        "other than websocket_app_group",
+        shown='"websocket"',
+    ),
+    _case(
+        APP,
         "root-trailing-slash",
         {"websocket_app_root": "/opt/websocket/"},
         "websocket_app_root",

@@ -163,6 +163,24 @@ def test_the_app_user_owns_nothing_it_runs(container):
     assert read.returncode == 0, read.stderr
 
 
+def test_the_web_server_reaches_the_worker_sockets_and_nothing_else(container):
+    """nginx's user is in the sockets' group only: it connects to the worker sockets, but cannot read the app's
+    config or secrets, nor connect to the stats socket. The environment file (Redis password) is root's alone."""
+    assert sh(container, "stat", "-c", "%U:%G %a", "/etc/websocket/websocket.env").stdout.split() == [
+        "root:root",
+        "600",
+    ]
+    as_nginx = ["runuser", "-u", "www-data", "--", "python3", "-c"]
+    connect = "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
+    assert sh(container, *as_nginx, connect, "/run/websocket/worker-1.sock", check=False).returncode == 0
+    assert "Permission denied" in sh(container, *as_nginx, connect, "/run/websocket/stats.sock", check=False).stderr
+    for secret in ("/etc/websocket/websocket.env", "/etc/websocket/uwsgi.ini"):
+        read = sh(container, "runuser", "-u", "www-data", "--", "cat", secret, check=False)
+        assert "Permission denied" in read.stderr, secret
+    assert "websocket-socket" in sh(container, "id", "-nG", "www-data").stdout.split()
+    assert "websocket" not in sh(container, "id", "-nG", "www-data").stdout.split()
+
+
 def test_the_app_user_has_no_shell_and_no_home(container):
     entry = sh(container, "getent", "passwd", APP_USER).stdout.strip().split(":")
     assert entry[6] in {"/usr/sbin/nologin", "/bin/false"}

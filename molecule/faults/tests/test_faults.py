@@ -165,21 +165,23 @@ def test_a_partition_from_redis_is_noticed_and_broadcasts_resume(
 
 
 def test_a_wrong_redis_password_fails_the_deploy_naming_why_and_the_next_run_repairs_it(container, url, healthy):
-    wrong = playbook(
-        "playbooks/websocket.yml",
-        "-i",
-        str(INVENTORY),
-        "-e",
-        "websocket_app_message_queue=redis://:wrong@127.0.0.1:6379/0",
-    )
-    output = " ".join(wrong.stdout.split())  # the failure message is folded over lines
-    assert wrong.returncode != 0
-    # The workers loaded and answered /healthz with 503: not subscribed to the queue (the password is refused).
-    assert "is not healthy on websocket-faults" in output, output[-3000:]
-    assert "answered /healthz with 503" in output
-    assert '"message_queue":"down"' in output
-    assert "no release was replaced in this run" in output
-    again = playbook("playbooks/websocket.yml", "-i", str(INVENTORY))
+    try:
+        wrong = playbook(
+            "playbooks/websocket.yml",
+            "-i",
+            str(INVENTORY),
+            "-e",
+            "websocket_app_message_queue=redis://:wrong@127.0.0.1:6379/0",
+        )
+        output = " ".join((wrong.stdout + wrong.stderr).split())  # the failure message is folded over lines
+        assert wrong.returncode != 0
+        # The workers loaded and answered /healthz with 503: not subscribed to the queue (the password is refused).
+        assert "is not healthy on websocket-faults" in output, output[-3000:]
+        assert "answered /healthz with 503" in output
+        assert '"message_queue":"down"' in output
+        assert "no release was replaced in this run" in output
+    finally:
+        again = playbook("playbooks/websocket.yml", "-i", str(INVENTORY))
     assert again.returncode == 0, again.stdout[-3000:]
     assert subscriptions(container) == ["subscribed", "subscribed"]
 
