@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         always_connect=settings.always_connect,
         async_handlers=settings.async_handlers,
     )
-    guard.install(socketio.server)
+    guard.install(socketio.server, settings.client_event_rate, settings.client_event_burst)
     logging.getLogger("socketapp").info(
         "worker pid=%d ready: async_mode=%s message_queue=%s",
         os.getpid(),

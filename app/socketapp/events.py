@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -65,6 +66,14 @@ def register(socketio: SocketIO) -> None:
 
     @socketio.on("broadcast")
     def on_broadcast(data: Any) -> None:
+        # Every client of every worker and host receives a broadcast: its size is limited, unlike an echo's.
+        limit = current_app.config["SETTINGS"].max_broadcast_size
+        size = len(data) if isinstance(data, str | bytes) else len(json.dumps(data))
+        if size > limit:
+            log.warning("closing client %s: broadcast of %d exceeds the maximum of %d", request.sid, size, limit)
+            # The whole connection, not only the namespace: a client that ignores a namespace disconnect could go on.
+            socketio.server.eio.disconnect(socketio.server.manager.eio_sid_from_sid(request.sid, request.namespace))
+            return
         # With a message queue this reaches clients of every worker and host.
         emit("broadcast", data, broadcast=True)
 

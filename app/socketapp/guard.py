@@ -1,4 +1,5 @@
-"""Disconnect clients that send what Engine.IO or Socket.IO cannot decode, with one warning line each.
+"""Disconnect clients that send what Engine.IO or Socket.IO cannot decode, or more events than their rate allows,
+with one warning line each.
 
 Unguarded, an undecodable WebSocket frame escapes python-engineio as a traceback and leaves its session behind until
 the ping times out, and python-socketio logs a traceback for every undecodable packet while the sender stays
@@ -8,6 +9,7 @@ connected: one bad client could fill the journal. Other clients and the worker w
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import socketio
@@ -23,6 +25,25 @@ EVENT_TYPES = frozenset("23")
 def _peer(environ: dict[str, Any]) -> str:
     # nginx passes the client's address on; REMOTE_ADDR is nginx itself (or empty on a unix socket).
     return environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR") or "?"
+
+
+class RateLimit:
+    """A token bucket per client: `rate` packets a second on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: int, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens left, when they were counted)
+
+    def allow(self, client: str) -> bool:
+        now = time.monotonic()
+        tokens, then = self.buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        allowed = tokens >= 1
+        self.buckets[client] = (tokens - 1 if allowed else tokens, now)
+        return allowed
+
+    def forget(self, client: str) -> None:
+        self.buckets.pop(client, None)
 
 
 def guarded_websocket(base: type) -> type:
@@ -54,8 +75,9 @@ def guarded_websocket(base: type) -> type:
     return GuardedWebSocket
 
 
-def install(server: socketio.Server) -> None:
-    """Guard one python-socketio server (and its Engine.IO server) against undecodable input."""
+def install(server: socketio.Server, rate: int, burst: int) -> None:
+    """Guard one python-socketio server (and its Engine.IO server) against undecodable input and floods: a client
+    that sends more than `rate` Socket.IO packets a second (bursts up to `burst`) is disconnected."""
     eio = server.eio
     # A copy: the async driver's table is shared by every server of the process.
     eio._async = dict(eio._async)
@@ -63,8 +85,21 @@ def install(server: socketio.Server) -> None:
         eio._async["websocket"] = guarded_websocket(eio._async["websocket"])
 
     dispatch = server._handle_eio_message
+    limit = RateLimit(rate, burst)
 
     def on_message(eio_sid: str, data: Any) -> None:
+        if eio_sid not in eio.sockets:
+            return  # closed already (by a refusal below): what it still had in flight is dropped, unlogged
+        if not limit.allow(eio_sid):
+            log.warning(
+                "closing client %s from %s: more than %d events a second (bursts up to %d)",
+                eio_sid,
+                _peer(server.environ.get(eio_sid, {})),
+                rate,
+                burst,
+            )
+            eio.disconnect(eio_sid)
+            return
         try:
             # python-socketio drops events for a namespace the client never joined and keeps the client; the
             # reference server (socket.io for Node) closes it, and so do we.
@@ -84,3 +119,10 @@ def install(server: socketio.Server) -> None:
             eio.disconnect(eio_sid)
 
     eio.on("message", on_message)
+    handle_disconnect = server._handle_eio_disconnect
+
+    def on_disconnect(eio_sid: str, reason: Any = None) -> None:
+        limit.forget(eio_sid)
+        handle_disconnect(eio_sid, reason)
+
+    eio.on("disconnect", on_disconnect)

@@ -56,6 +56,10 @@ class Settings:
     async_mode: str = ""
     log_level: str = "INFO"
     stats_interval: int = 60
+    # Abuse limits per client: events a second on average, in bursts up to client_event_burst; broadcast payloads.
+    client_event_rate: int = 50
+    client_event_burst: int = 200
+    max_broadcast_size: int = 65536
 
     @property
     def cors_for_socketio(self) -> list[str] | str | None:
@@ -89,4 +93,7 @@ class Settings:
             async_mode=env.get(PREFIX + "ASYNC_MODE", "").strip(),
             log_level=log_level,
             stats_interval=_positive(env, "STATS_INTERVAL", cls.stats_interval),
+            client_event_rate=_positive(env, "CLIENT_EVENT_RATE", cls.client_event_rate),
+            client_event_burst=_positive(env, "CLIENT_EVENT_BURST", cls.client_event_burst),
+            max_broadcast_size=_positive(env, "MAX_BROADCAST_SIZE", cls.max_broadcast_size),
         )

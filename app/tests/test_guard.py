@@ -16,6 +16,7 @@ from socketapp import create_app, logs
 from socketapp.settings import Settings
 
 LIMIT = 2000  # a small WEBSOCKET_MAX_MESSAGE_SIZE keeps the oversized frame cheap
+RATE, BURST, BROADCAST = 5, 10, 100  # per-client limits small enough for a test to exceed
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -25,7 +26,9 @@ class QuietHandler(WSGIRequestHandler):
 
 @pytest.fixture
 def base_url() -> Iterator[str]:
-    app = create_app(Settings(max_message_size=LIMIT))
+    app = create_app(
+        Settings(max_message_size=LIMIT, client_event_rate=RATE, client_event_burst=BURST, max_broadcast_size=BROADCAST)
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -99,6 +102,28 @@ def test_bad_input_closes_the_sender_only(base_url, healthy, caplog, frames, rep
     assert any(logged in record.getMessage() for record in caplog.records), caplog.text
     assert "Traceback" not in caplog.text
     assert echoes(healthy)
+
+
+def test_a_flood_closes_the_sender_with_one_line(base_url, healthy, caplog):
+    caplog.set_level(logging.WARNING, logger="socketapp")
+    replies = raw(base_url, "40", *['42["message","flood"]'] * (BURST * 5))
+    assert replies[-1] in ("1", "<closed>"), replies[-3:]
+    assert replies.count('42["message","flood"]') <= BURST + 1  # the burst was served, the rest was not
+    flooding = [r for r in caplog.records if f"more than {RATE} events a second" in r.getMessage()]
+    assert len(flooding) == 1, caplog.text
+    assert echoes(healthy)
+
+
+def test_a_broadcast_over_the_size_limit_closes_its_sender_and_reaches_nobody(base_url, healthy, caplog):
+    caplog.set_level(logging.WARNING, logger="socketapp")
+    big = "z" * (BROADCAST + 1)
+    replies = raw(base_url, "40", f'42["broadcast","{big}"]')
+    assert "1" in replies or replies[-1] == "<closed>", replies
+    assert any(
+        f"broadcast of {BROADCAST + 1} exceeds the maximum of {BROADCAST}" in r.getMessage() for r in caplog.records
+    )
+    raw(base_url, "40", '42["broadcast","small"]')
+    assert healthy.receive(timeout=5) == ["broadcast", "small"]  # the big one never arrived before it
 
 
 def test_a_message_within_the_limit_is_echoed(healthy):

@@ -9,7 +9,9 @@ import re
 import socket
 import ssl
 import time
+import urllib.error
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -219,6 +221,80 @@ def test_limit_conn_refuses_websockets_beyond_the_per_address_limit(url, contain
         assert again.recv().startswith("0{")
     finally:
         again.close()
+
+
+def test_an_unknown_host_gets_no_answer(url):
+    # The scenario names its site (websocket_nginx_server_name "127.0.0.1 localhost"): any other Host is closed
+    # without a response, so a rebound DNS name cannot reach the app from a victim's browser.
+    assert http_request(f"{url}/", headers={"Host": "localhost"}).status == 200
+    with pytest.raises((ConnectionError, urllib.error.URLError)):  # closed without a status line
+        http_request(f"{url}/", headers={"Host": "rebind.example"})
+
+
+@pytest.fixture(scope="module")
+def strict_edge(container: str) -> Iterator[dict[str, object]]:
+    """The scenario's nginx re-rendered with tight edge limits for the next tests, then put back as it was."""
+    extra = {
+        "websocket_nginx_health_allow": ["127.0.0.1"],
+        "websocket_nginx_new_session_rate": 1,
+        "websocket_nginx_new_session_burst": 5,
+        "websocket_nginx_worker_shutdown_timeout": 3,
+    }
+    result = playbook("playbooks/loadbalancer.yml", "-i", str(INVENTORY), "-e", json.dumps(extra))
+    assert result.returncode == 0, result.stdout[-3000:]
+    try:
+        yield extra
+    finally:
+        restored = playbook("playbooks/loadbalancer.yml", "-i", str(INVENTORY))
+        assert restored.returncode == 0, restored.stdout[-3000:]
+
+
+def test_healthz_answers_only_the_allowed_networks(url, container, strict_edge):
+    # The controller reaches nginx through the port forward (the container's gateway, not in the list): 403.
+    assert http_request(f"{url}/healthz").status == 403
+    probe = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1/healthz', timeout=5).status)"
+    assert sh(container, "python3", "-c", probe).stdout.strip() == "200"
+
+
+def test_new_sessions_beyond_the_rate_get_429_and_open_sessions_go_on(url, strict_edge):
+    time.sleep(6)  # a full bucket: the rate refills one handshake a second
+    sid = _polling_session(url)
+    statuses = [http_request(f"{url}/socket.io/?EIO=4&transport=polling").status for _ in range(15)]
+    assert statuses.count(429) >= 15 - 5, statuses  # the burst, then about one a second
+    assert statuses[:4] == [200] * 4, statuses
+    # Requests of an open session carry its sid and are not counted.
+    polled = [http_request(f"{url}/socket.io/?EIO=4&transport=polling&sid={sid}", method="POST", data=b"40").status]
+    assert polled == [200]
+
+
+def test_after_a_reload_old_workers_close_their_websockets_within_the_shutdown_timeout(url, container, strict_edge):
+    time.sleep(6)  # the handshake below must not meet the previous test's empty bucket
+    client = Client(url).connect()
+    try:
+        gone: list[float] = []
+        client.sio.on("disconnect", lambda *_: gone.append(time.monotonic()))
+        reloaded = time.monotonic()
+        sh(container, "systemctl", "reload", "nginx")
+        deadline = reloaded + 30
+        while not gone and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert gone, "the old nginx worker kept the WebSocket past worker_shutdown_timeout"
+        assert gone[0] - reloaded >= 2  # kept open until the timeout (3 s), not cut at the reload
+        time.sleep(6)
+        assert client.sio.connected  # reconnected, to a new worker
+        assert client.echo("after") == "after"
+    finally:
+        client.close()
+
+
+def test_a_client_that_never_finishes_its_headers_is_closed(container):
+    # client_header_timeout (websocket_nginx_client_timeout, 10 s): a slow client cannot hold a connection.
+    script = (
+        "import socket, time; s = socket.create_connection(('127.0.0.1', 80)); s.sendall(b'GET / HTTP/1.1\\r\\n');"
+        " t = time.monotonic(); s.settimeout(60); data = s.recv(100); print(round(time.monotonic() - t), data[:12])"
+    )
+    waited, _ = sh(container, "python3", "-c", script).stdout.split(" ", 1)
+    assert 8 <= int(waited) <= 30, waited
 
 
 def _polling_session(url: str) -> str:

@@ -132,14 +132,17 @@ def test_the_app_cannot_write_outside_its_runtime_directory(container, directory
 def test_the_app_writes_its_sockets_directory_and_a_private_tmp(container):
     pid = main_pid(container, "websocket")
     name = f".hardening-probe-{uuid.uuid4().hex}"
-    for directory in ("/run/websocket", "/tmp"):
+    for directory in ("/run/websocket", "/run/websocket-sockets", "/tmp"):
         written = in_sandbox(container, pid, "touch", f"{directory}/{name}", user=APP_USER)
         assert written.returncode == 0, written.stderr
     try:
         assert sh(container, "test", "-e", f"/run/websocket/{name}", check=False).returncode == 0
+        # Created in the sandbox, yet in the sockets' group: the directory's setgid bit gives it.
+        assert sh(container, "stat", "-c", "%G", f"/run/websocket-sockets/{name}").stdout.strip() == "websocket-socket"
         assert sh(container, "test", "-e", f"/tmp/{name}", check=False).returncode != 0  # private /tmp
     finally:
-        in_sandbox(container, pid, "rm", "-f", f"/run/websocket/{name}", f"/tmp/{name}", user=APP_USER)
+        probes = [f"{directory}/{name}" for directory in ("/run/websocket", "/run/websocket-sockets", "/tmp")]
+        in_sandbox(container, pid, "rm", "-f", *probes, user=APP_USER)
 
 
 @pytest.mark.usefixtures("mount_sandbox")
@@ -172,7 +175,7 @@ def test_the_web_server_reaches_the_worker_sockets_and_nothing_else(container):
     ]
     as_nginx = ["runuser", "-u", "www-data", "--", "python3", "-c"]
     connect = "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
-    assert sh(container, *as_nginx, connect, "/run/websocket/worker-1.sock", check=False).returncode == 0
+    assert sh(container, *as_nginx, connect, "/run/websocket-sockets/worker-1.sock", check=False).returncode == 0
     assert "Permission denied" in sh(container, *as_nginx, connect, "/run/websocket/stats.sock", check=False).stderr
     for secret in ("/etc/websocket/websocket.env", "/etc/websocket/uwsgi.ini"):
         read = sh(container, "runuser", "-u", "www-data", "--", "cat", secret, check=False)
