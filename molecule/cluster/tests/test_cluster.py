@@ -264,30 +264,39 @@ def test_rolling_restart_keeps_broadcasts_flowing_and_loses_no_client(on_every_w
 
 def _rolls_keeping_every_client(on_every_worker, balanced, host_of) -> None:
     workers, through_lb = on_every_worker
+    # app1 -> app2 across hosts, and app2 -> app2 across workers (through Redis) while app1 restarts.
     sender, listener = workers[("cluster-app1", 1)], workers[("cluster-app2", 1)]
+    neighbour = workers[("cluster-app2", 2)]
     pids_before = {key: health(url)["pid"] for key, url in WORKERS.items()}
-    sent: list[tuple[int, float]] = []
+    sent: dict[str, list[tuple[int, float]]] = {"roll": [], "stay": []}
+    listener_gone: list[float] = []
+    listener.sio.on("disconnect", lambda *_: listener_gone.append(time.monotonic()))
     stop = threading.Event()
 
-    def send_forever() -> None:
+    def send_forever(client: Client, name: str) -> None:
         seq = 0
         while not stop.is_set():
-            if sender.sio.connected:
+            if client.sio.connected:
                 try:
-                    sender.sio.emit("broadcast", f"roll-{seq}")
-                    sent.append((seq, time.monotonic()))
+                    client.sio.emit("broadcast", f"{name}-{seq}")
+                    sent[name].append((seq, time.monotonic()))
                     seq += 1
                 except socketio.exceptions.BadNamespaceError:
                     pass  # disconnected mid-emit while its host restarts
             time.sleep(0.2)
 
-    thread = threading.Thread(target=send_forever, daemon=True)
-    thread.start()
+    threads = [
+        threading.Thread(target=send_forever, args=pair, daemon=True)
+        for pair in ((sender, "roll"), (neighbour, "stay"))
+    ]
+    for thread in threads:
+        thread.start()
     time.sleep(1)
     roll = playbook("playbooks/rolling-restart.yml", "-i", str(INVENTORY))
     time.sleep(1)
     stop.set()
-    thread.join(timeout=WAIT)
+    for thread in threads:
+        thread.join(timeout=WAIT)
     assert roll.returncode == 0, roll.stdout[-3000:] + roll.stderr[-2000:]
 
     received = set()
@@ -298,10 +307,15 @@ def _rolls_keeping_every_client(on_every_worker, balanced, host_of) -> None:
     # app2's clients stayed connected while app1 restarted: their first reconnect came after app1's.
     assert len(listener.connected_at) >= 2, "app2 was not restarted"
     assert listener.connected_at[1] > reconnected, "app2's client was disconnected while app1 restarted"
-    before = [seq for seq, at in sent if at < reconnected - 2]
-    after = [seq for seq, at in sent if at > reconnected]
+    before = [seq for seq, at in sent["roll"] if at < reconnected - 2]
+    after = [seq for seq, at in sent["roll"] if at > reconnected]
     assert any(f"roll-{seq}" in received for seq in before), "no broadcast from app1 reached app2 before the restart"
     assert any(f"roll-{seq}" in received for seq in after), "no broadcast from app1 reached app2 after the restart"
+    # Until app2's own restart (a second of margin), app2's client missed not one broadcast of app2's other worker,
+    # all through app1's restart.
+    kept = [seq for seq, at in sent["stay"] if at < listener_gone[0] - 1]
+    assert [seq for seq, at in sent["stay"] if reconnected - 3 < at < reconnected], "app2 sent nothing meanwhile"
+    assert [seq for seq in kept if f"stay-{seq}" not in received] == [], "app2's client missed a broadcast"
 
     pids_after = {key: health(url)["pid"] for key, url in WORKERS.items()}
     assert all(pids_after[key] != pids_before[key] for key in WORKERS), "every worker was restarted"

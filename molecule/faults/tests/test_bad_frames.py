@@ -21,7 +21,7 @@ from faultlib import (
     wait_for,
     worker_pids,
 )
-from testlib import WAIT, Client, sh
+from testlib import WAIT, Client, sh, sid_prefix
 
 UWSGI_LIMIT = 1024 * 1024  # uWSGI's own websocket-max-size default (1024 KiB)
 
@@ -115,6 +115,12 @@ def test_bad_frame_is_refused_and_nobody_else_notices(url, container, healthy, l
         assert refused.value.status_code == 400
     else:
         raw = RawSocket(url, case.query)
+        # The healthy client on the raw client's own worker (its session id names the worker), echoing meanwhile.
+        neighbours = [
+            i for i, c in enumerate(clients) if sid_prefix(c.sio.eio.sid) == sid_prefix(raw.open_packet["sid"])
+        ]
+        assert len(neighbours) == 1, "no healthy client shares the raw client's worker"
+        before = probe.successes()[neighbours[0]]
         try:
             raw.send(*case.frames(limit))
             replies = raw.replies()
@@ -147,3 +153,5 @@ def test_bad_frame_is_refused_and_nobody_else_notices(url, container, healthy, l
     assert [len(client.connected_at) for client in clients] == [1] * len(clients), "a healthy client was disconnected"
     assert set(probe.failures().values()) == {0}, "a healthy client missed an echo"
     assert all(count > 0 for count in probe.successes().values())
+    if case.expect != "refused":
+        wait_for(lambda: probe.successes()[neighbours[0]] > before, WAIT, "the raw client's neighbour to echo again")
