@@ -13,7 +13,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FQCN = "websocket_bundle.flask_socketio"
-ROLES = ("websocket_app", "websocket_nginx", "websocket_redis")
+ROLES = ("websocket_app", "websocket_firewall", "websocket_nginx", "websocket_redis")
 # Runs only the tasks tagged `always` (argument_specs and validate.yml), in check mode: nothing changes.
 ONLY_VALIDATION = ["--check", "--tags", "validation-only-nonexistent-tag"]
 

@@ -17,13 +17,15 @@ from validationlib import ROLES
 REDIS = "websocket_redis"
 NGINX = "websocket_nginx"
 APP = "websocket_app"
-ROLE_NAMES = (REDIS, NGINX, APP)
+FIREWALL = "websocket_firewall"
+ROLE_NAMES = (REDIS, NGINX, APP, FIREWALL)
 
 # What every host of a role gets besides its row: the inputs a role requires and has no usable default for.
 BASE: dict[str, dict[str, Any]] = {
     REDIS: {"websocket_redis_password": "a-valid-password-0123456789"},
     NGINX: {},
     APP: {},
+    FIREWALL: {},
 }
 
 
@@ -1017,6 +1019,15 @@ APP_CASES = [
     ),
     _case(
         APP,
+        "tcp-address-public",
+        {"websocket_app_socket_type": "tcp", "websocket_app_tcp_address": "203.0.113.7"},
+        "websocket_app_tcp_address",
+        "loopback or private address",
+        shown='"203.0.113.7"',
+        related=("websocket_app_socket_type", "websocket_app_tcp_allow_public"),
+    ),
+    _case(
+        APP,
         "tcp-address-empty",
         {"websocket_app_socket_type": "tcp", "websocket_app_tcp_address": ""},
         "websocket_app_tcp_address",
@@ -1178,8 +1189,45 @@ APP_CASES = [
     ),
 ]
 
+FIREWALL_RULE = {"name": "workers", "ports": [15001], "sources": ["10.0.0.5"]}
+FIREWALL_CASES = [
+    _case(
+        FIREWALL,
+        "rule-keys",
+        {"websocket_firewall_rules": [{"name": "workers", "port": 15001}]},
+        "websocket_firewall_rules",
+        "{name, ports, sources}",
+        shown="port",
+    ),
+    _case(
+        FIREWALL,
+        "rule-name",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"name": "workers; drop"}]},
+        "websocket_firewall_rules",
+        "letters, digits",
+        shown="workers; drop",
+    ),
+    _case(
+        FIREWALL,
+        "rule-port",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"ports": [70000]}]},
+        "websocket_firewall_rules",
+        "1-65535",
+        shown="70000",
+    ),
+    _case(
+        FIREWALL,
+        "rule-source-name",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"sources": ["lb.example"]}]},
+        "websocket_firewall_rules",
+        "CIDR",
+        shown="lb.example",
+    ),
+]
+
 CASES: list[Case] = [
     *REDIS_CASES,
+    *FIREWALL_CASES,
     *NGINX_CASES,
     *APP_CASES,
     *(case for role in ROLE_NAMES for case in argspec_cases(role)),

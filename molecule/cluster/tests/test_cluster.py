@@ -254,6 +254,29 @@ def test_redis_refuses_clients_without_the_password():
     assert re.search(r'^save ""$', config, re.MULTILINE)
 
 
+def reaches(source: str, target: str, port: int) -> bool:
+    """Whether a TCP connection from one container to another's port is accepted within 3 s (a drop times out)."""
+    probe = f"import socket; socket.create_connection(('{target}', {port}), timeout=3); print('reached')"
+    return sh(source, "python3", "-c", probe, check=False).stdout.strip() == "reached"
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "port", "admitted"),
+    [
+        ("cluster-lb", "cluster-app1", 15001, True),
+        ("cluster-redis", "cluster-app1", 15001, False),
+        ("cluster-app2", "cluster-app1", 15002, False),
+        ("cluster-app1", "cluster-redis", 6379, True),
+        ("cluster-lb", "cluster-redis", 6379, False),
+    ],
+)
+def test_the_host_firewall_admits_only_the_load_balancer_to_workers_and_app_hosts_to_redis(
+    source, target, port, admitted
+):
+    assert reaches(source, target, port) is admitted
+    assert "tcp dport" in sh(target, "nft", "list", "table", "inet", "websocket_firewall").stdout
+
+
 def test_rolling_restart_keeps_broadcasts_flowing_and_loses_no_client(on_every_worker):
     host_of = {row["sid_prefix"]: host for (host, _), row in worker_status().items()}
     with clients(LB_URL, 8) as balanced:
