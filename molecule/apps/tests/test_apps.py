@@ -226,15 +226,27 @@ def test_broken_release_fails_the_play_and_the_live_release_keeps_serving(url, c
     assert about(url)["release"] == "2-git"
 
 
+def test_python_socketio_before_5_14_is_refused_and_nothing_goes_live(url, container):
+    live, pids = live_release(container), worker_pids(container)
+    extra = json.dumps({"websocket_app_extra_requirements": ["python-socketio==5.13.0"]})
+    run = playbook("playbooks/websocket.yml", "-e", extra)
+    output = " ".join(run.output.split())  # the message is folded over lines
+    assert run.rc != 0
+    assert "python-socketio 5.13.0" in output, output[-3000:]
+    assert "CVE-2025-61765" in output
+    assert (live_release(container), worker_pids(container)) == (live, pids)
+
+
 def test_a_release_that_fails_at_run_time_is_rolled_back_by_the_deploy(url, container):
     live, before = live_release(container), history(container)
     run = playbook("playbooks/websocket.yml", "-e", f"websocket_app_source_dir={FIXTURES / 'tally-faulty'}")
+    output = " ".join(run.output.split())  # the message is folded over lines
     assert run.rc != 0
     # It loaded (the import check passed) and went live, then failed its health check: the play put the release it
     # replaced back, restarted on it, and says which release failed, what the workers answered, and what is live.
-    assert "is not healthy on websocket-apps" in run.output, run.output[-3000:]
-    assert "answered /socket.io/?EIO=4&transport=polling with 500" in run.output
-    assert f"it was rolled back: release {live} is live again and answers" in run.output
+    assert "is not healthy on websocket-apps" in output, output[-3000:]
+    assert "answered /socket.io/?EIO=4&transport=polling with 500" in output
+    assert f"it was rolled back: release {live} is live again and answers" in output
     assert live_release(container) == live
     assert history(container) == before, "the failed release stayed in the history"
     assert about(url)["release"] == "2-git"
