@@ -94,6 +94,22 @@ def _shown(value: Any) -> str:
 REDIS_CASES = [
     _case(
         REDIS,
+        "user-default",
+        {"websocket_redis_user": "default"},
+        "websocket_redis_user",
+        "not default",
+        shown='"default"',
+    ),
+    _case(
+        REDIS,
+        "channels-empty",
+        {"websocket_redis_channels": []},
+        "websocket_redis_channels",
+        "non-empty list of channel names",
+        shown="[]",
+    ),
+    _case(
+        REDIS,
         "password-empty",
         {"websocket_redis_password": ""},
         "websocket_redis_password",

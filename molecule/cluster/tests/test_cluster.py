@@ -231,7 +231,7 @@ def test_an_external_write_only_emitter_reaches_every_host(on_every_worker):
         assert client.next("broadcast") == token
 
 
-def test_redis_refuses_clients_without_the_password():
+def test_redis_admits_only_the_app_user_to_its_channel():
     probe = (
         "import os, urllib.parse, redis\n"
         "url = urllib.parse.urlsplit(os.environ['WEBSOCKET_MESSAGE_QUEUE'])\n"
@@ -242,12 +242,28 @@ def test_redis_refuses_clients_without_the_password():
         "    print('anonymous: refused', error)\n"
         "print('with password:', redis.Redis.from_url(os.environ['WEBSOCKET_MESSAGE_QUEUE']).ping())\n"
         "print('redis host:', url.hostname)\n"
+        "app = redis.Redis.from_url(os.environ['WEBSOCKET_MESSAGE_QUEUE'])\n"
+        "for name, call in [('get', lambda: app.get('k')), ('set', lambda: app.set('k', 1)),\n"
+        "                   ('other channel', lambda: app.publish('other', 'x')), ('acl', lambda: app.acl_list()),\n"
+        "                   ('eval', lambda: app.eval('return 1', 0)), ('client list', lambda: app.client_list())]:\n"
+        "    try:\n"
+        "        call()\n"
+        "        print(name + ': allowed')\n"
+        "    except redis.exceptions.NoPermissionError:\n"
+        "        print(name + ': NOPERM')\n"
+        "print('own channel:', app.publish(os.environ['WEBSOCKET_CHANNEL'], 'probe'))\n"
     )
     result = app_python("cluster-app2", probe)
     assert result.returncode == 0, result.stderr
     assert "anonymous: refused" in result.stdout
     assert "with password: True" in result.stdout
     assert "redis host: 127." not in result.stdout  # reached over the private network
+    # The app's user publishes and subscribes on its channel (4 workers listen) and can do nothing else.
+    denied = ["get", "set", "other channel", "acl", "eval", "client list"]
+    assert [line for line in result.stdout.splitlines() if line.endswith(": NOPERM")] == [
+        f"{n}: NOPERM" for n in denied
+    ]
+    assert "own channel: 4" in result.stdout
     config = sh("cluster-redis", "cat", "/etc/redis/redis.conf").stdout
     assert re.search(r"^protected-mode yes$", config, re.MULTILINE)
     assert re.search(r'^rename-command FLUSHALL ""$', config, re.MULTILINE)
