@@ -277,6 +277,28 @@ def test_rollback_without_an_earlier_release_fails_and_changes_nothing(url, cont
     assert worker_pids(container) == pids
 
 
+def test_a_restart_a_failed_run_left_pending_happens_on_the_next_run(url, container):
+    greeting = about(url)["greeting"]
+    # The config file changes, then the release does not load: the play stops before its restart.
+    failed = playbook(
+        "playbooks/websocket.yml",
+        "-e",
+        "tally_greeting=interrupted",
+        "-e",
+        f"websocket_app_source_dir={FIXTURES / 'tally-broken'}",
+    )
+    assert failed.rc != 0
+    assert about(url)["greeting"] == greeting  # still running on the old file
+    # Same inputs, good code: the file is unchanged now, yet the service runs on the old one, so the play restarts it.
+    again = playbook("playbooks/websocket.yml", "-e", "tally_greeting=interrupted")
+    assert again.rc == 0, again.output[-3000:]
+    assert "started before its files last changed" in " ".join(again.output.split())
+    assert about(url)["greeting"] == "interrupted"
+    restored = playbook("playbooks/websocket.yml")
+    assert restored.rc == 0, restored.output[-3000:]
+    assert about(url)["greeting"] == greeting
+
+
 @pytest.fixture
 def sdist(tmp_path: Path) -> Path:
     """An sdist of tally 3.0, as `python -m build --sdist` would make it."""
