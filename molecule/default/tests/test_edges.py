@@ -232,7 +232,7 @@ def test_an_unknown_host_gets_no_answer(url):
 
 
 @pytest.fixture(scope="module")
-def strict_edge(container: str) -> Iterator[dict[str, object]]:
+def strict_edge() -> Iterator[dict[str, object]]:
     """The scenario's nginx re-rendered with tight edge limits for the next tests, then put back as it was."""
     extra = {
         "websocket_nginx_health_allow": ["127.0.0.1"],
