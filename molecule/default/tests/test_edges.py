@@ -241,12 +241,12 @@ def strict_edge() -> Iterator[dict[str, object]]:
         "websocket_nginx_worker_shutdown_timeout": 3,
     }
     result = playbook("playbooks/loadbalancer.yml", "-i", str(INVENTORY), "-e", json.dumps(extra))
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     try:
         yield extra
     finally:
         restored = playbook("playbooks/loadbalancer.yml", "-i", str(INVENTORY))
-        assert restored.returncode == 0, restored.stdout[-3000:]
+        assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-2000:]
 
 
 def test_healthz_answers_only_the_allowed_networks(url, container, strict_edge):
