@@ -123,10 +123,14 @@ def wait_healthy(container: str, url: str, workers: int, timeout: float = 120) -
     return wait_for(ready, timeout, "a healthy service (units active, all workers up, a client echoes)")
 
 
+def status_rows(container: str) -> list[dict[str, Any]]:
+    """Each worker's row of `websocket-status --json` (prefix, pid, health, message-queue subscription...)."""
+    return json.loads(sh(container, "websocket-status", "--json").stdout)["workers"]
+
+
 def worker_prefixes(container: str) -> dict[str, int]:
     """Session id prefix -> uWSGI worker id (websocket-status lists each worker's prefix)."""
-    rows = json.loads(sh(container, "websocket-status", "--json").stdout)["workers"]
-    return {row["sid_prefix"]: row["worker"] for row in rows}
+    return {row["sid_prefix"]: row["worker"] for row in status_rows(container)}
 
 
 def first_fresh_echo(url: str, since: float, worker_prefix: str | None = None, timeout: float = 60) -> float:

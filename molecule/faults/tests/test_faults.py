@@ -27,6 +27,7 @@ from faultlib import (
     report,
     restart_container,
     role_default,
+    status_rows,
     track_disconnects,
     unit_state,
     wait_for,
@@ -123,7 +124,7 @@ table inet partition {
 
 def subscriptions(container: str) -> list[str | None]:
     """Each worker's message-queue subscription, from its own /healthz (websocket-status asks every worker)."""
-    return [row["message_queue"] for row in json.loads(sh(container, "websocket-status", "--json").stdout)["workers"]]
+    return [row["message_queue"] for row in status_rows(container)]
 
 
 def test_a_partition_from_redis_is_noticed_and_broadcasts_resume(
