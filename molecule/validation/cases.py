@@ -947,7 +947,7 @@ APP_CASES = [
         "config-files-dest-reserved",
         {"websocket_app_config_files": [{**CONFIG_FILE, "dest": "uwsgi.ini"}]},
         "websocket_app_config_files",
-        "may not be uwsgi.ini or websocket.env",
+        "may not be uwsgi.ini, websocket.env, websocket.service, staged or previous",
         shown='["uwsgi.ini"]',
     ),
     _case(

@@ -22,6 +22,11 @@ class Run:
     rc: int
     output: str
 
+    @property
+    def folded(self) -> str:
+        """The output on one line: Ansible folds long messages over lines."""
+        return " ".join(self.output.split())
+
     def recap(self, host: str) -> dict[str, int]:
         match = re.search(rf"^{re.escape(host)}\s*:\s*(.*)$", self.output, re.MULTILINE)
         assert match, self.output[-3000:]

@@ -215,7 +215,7 @@ def test_broken_release_fails_the_play_and_the_live_release_keeps_serving(url, c
         run = playbook("playbooks/websocket.yml", "-e", f"websocket_app_source_dir={FIXTURES / 'tally-broken'}")
         assert run.rc != 0
         assert "ModuleNotFoundError: No module named 'tally.scoring'" in run.output
-        assert "it did not go live and nothing was restarted" in run.output
+        assert "Nothing went live and nothing was restarted" in run.folded
         assert live_release(container) == live
         assert worker_pids(container) == pids
         # The same connection, never dropped, still gets answers from the live release.
@@ -230,7 +230,7 @@ def test_python_socketio_before_5_14_is_refused_and_nothing_goes_live(url, conta
     live, pids = live_release(container), worker_pids(container)
     extra = json.dumps({"websocket_app_extra_requirements": ["python-socketio==5.13.0"]})
     run = playbook("playbooks/websocket.yml", "-e", extra)
-    output = " ".join(run.output.split())  # the message is folded over lines
+    output = run.folded
     assert run.rc != 0
     assert "python-socketio 5.13.0" in output, output[-3000:]
     assert "CVE-2025-61765" in output
@@ -240,13 +240,13 @@ def test_python_socketio_before_5_14_is_refused_and_nothing_goes_live(url, conta
 def test_a_release_that_fails_at_run_time_is_rolled_back_by_the_deploy(url, container):
     live, before = live_release(container), history(container)
     run = playbook("playbooks/websocket.yml", "-e", f"websocket_app_source_dir={FIXTURES / 'tally-faulty'}")
-    output = " ".join(run.output.split())  # the message is folded over lines
+    output = run.folded
     assert run.rc != 0
-    # It loaded (the import check passed) and went live, then failed its health check: the play put the release it
+    # It loaded (the config check passed) and went live, then failed its health check: the play put the release it
     # replaced back, restarted on it, and says which release failed, what the workers answered, and what is live.
     assert "is not healthy on websocket-apps" in output, output[-3000:]
     assert "answered /socket.io/?EIO=4&transport=polling with 500" in output
-    assert f"it was rolled back: release {live} is live again and answers" in output
+    assert f"it was rolled back to release {live}, which answers again" in output
     assert live_release(container) == live
     assert history(container) == before, "the failed release stayed in the history"
     assert about(url)["release"] == "2-git"
@@ -277,26 +277,48 @@ def test_rollback_without_an_earlier_release_fails_and_changes_nothing(url, cont
     assert worker_pids(container) == pids
 
 
-def test_a_restart_a_failed_run_left_pending_happens_on_the_next_run(url, container):
-    greeting = about(url)["greeting"]
-    # The config file changes, then the release does not load: the play stops before its restart.
-    failed = playbook(
-        "playbooks/websocket.yml",
-        "-e",
-        "tally_greeting=interrupted",
-        "-e",
-        f"websocket_app_source_dir={FIXTURES / 'tally-broken'}",
-    )
-    assert failed.rc != 0
-    assert about(url)["greeting"] == greeting  # still running on the old file
-    # Same inputs, good code: the file is unchanged now, yet the service runs on the old one, so the play restarts it.
-    again = playbook("playbooks/websocket.yml", "-e", "tally_greeting=interrupted")
-    assert again.rc == 0, again.output[-3000:]
-    assert "started before its files last changed" in " ".join(again.output.split())
-    assert about(url)["greeting"] == "interrupted"
-    restored = playbook("playbooks/websocket.yml")
-    assert restored.rc == 0, restored.output[-3000:]
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        # The config file no longer parses: the app raises while it loads.
+        ({"tally_greeting": 'unterminated "quote'}, "TOMLDecodeError"),
+        # A readable file, but under /home, which the unit's sandbox hides (ProtectHome): only a start under the
+        # unit's own sandbox shows that the app cannot read it.
+        (
+            {"websocket_app_environment": {"TALLY_SECRET": "s", "TALLY_CONFIG": "/home/tally.toml"}},
+            "Permission denied: '/home/tally.toml'",
+        ),
+    ],
+    ids=["config-file-does-not-parse", "env-points-where-the-sandbox-hides"],
+)
+def test_settings_the_service_cannot_start_from_never_go_live_and_every_run_checks_again(
+    url, container, settings, error
+):
+    sh(container, "cp", "/etc/websocket/tally.toml", "/home/tally.toml")
+    sh(container, "chmod", "0644", "/home/tally.toml")
+    live = {name: sh(container, "cat", f"/etc/websocket/{name}").stdout for name in ("tally.toml", "websocket.env")}
+    greeting, pids = about(url)["greeting"], worker_pids(container)
+    # Twice with the same inputs: the second run finds the staged files unchanged and checks them again.
+    for _ in range(2):
+        run = playbook("playbooks/websocket.yml", "-e", json.dumps(settings))
+        assert run.rc != 0
+        assert "The service does not start from the staged files" in run.folded, run.output[-3000:]
+        assert error in run.output
+        assert "Nothing went live and nothing was restarted" in run.folded
+        assert {name: sh(container, "cat", f"/etc/websocket/{name}").stdout for name in live} == live
+        assert worker_pids(container) == pids
     assert about(url)["greeting"] == greeting
+
+
+def test_live_files_newer_than_the_running_service_get_a_restart(url, container):
+    # As a run leaves them that ended between making files live and its restart (e.g. the connection dropped).
+    pids = worker_pids(container)
+    sh(container, "touch", "/etc/websocket/tally.toml")
+    run = playbook("playbooks/websocket.yml")
+    assert run.rc == 0, run.output[-3000:]
+    assert "started before its files last changed" in run.folded
+    assert worker_pids(container).isdisjoint(pids)
+    assert about(url)["release"] == "1"
 
 
 @pytest.fixture

@@ -165,26 +165,25 @@ def test_a_partition_from_redis_is_noticed_and_broadcasts_resume(
     assert resumed < 30
 
 
-def test_a_wrong_redis_password_fails_the_deploy_naming_why_and_the_next_run_repairs_it(container, url, healthy):
-    try:
-        wrong = playbook(
-            "playbooks/websocket.yml",
-            "-i",
-            str(INVENTORY),
-            "-e",
-            "websocket_app_message_queue=redis://:wrong@127.0.0.1:6379/0",
-        )
-        output = " ".join((wrong.stdout + wrong.stderr).split())  # the failure message is folded over lines
-        assert wrong.returncode != 0
-        # The workers loaded and answered /healthz with 503: not subscribed to the queue (the password is refused).
-        assert "is not healthy on websocket-faults" in output, output[-3000:]
-        assert "answered /healthz with 503" in output
-        assert '"message_queue":"down"' in output
-        assert "no release was replaced in this run" in output
-    finally:
-        again = playbook("playbooks/websocket.yml", "-i", str(INVENTORY))
-    assert again.returncode == 0, again.stdout[-3000:]
+def test_a_wrong_redis_password_fails_the_deploy_naming_why_and_puts_the_earlier_settings_back(container, url, healthy):
+    wrong = playbook(
+        "playbooks/websocket.yml",
+        "-i",
+        str(INVENTORY),
+        "-e",
+        "websocket_app_message_queue=redis://:wrong@127.0.0.1:6379/0",
+    )
+    output = " ".join((wrong.stdout + wrong.stderr).split())  # the failure message is folded over lines
+    assert wrong.returncode != 0
+    # The workers loaded and answered /healthz with 503: not subscribed to the queue (the password is refused).
+    assert "is not healthy on websocket-faults" in output, output[-3000:]
+    assert "answered /healthz with 503" in output
+    assert '"message_queue":"down"' in output
+    # The environment file it replaced is back, and the service runs on it again.
+    assert "it was rolled back to the earlier websocket.env, which answers again" in output
     assert subscriptions(container) == ["subscribed", "subscribed"]
+    again = playbook("playbooks/websocket.yml", "-i", str(INVENTORY))
+    assert again.returncode == 0, again.stdout[-3000:]
 
 
 def test_nginx_reload_with_200_clients_drops_none(container, url, healthy):
