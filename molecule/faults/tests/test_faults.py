@@ -277,16 +277,20 @@ def test_a_reload_replaces_the_workers_within_the_mercy(container, url, healthy,
             for arrival in arrivals:
                 arrival.join(mercy + 2 * WAIT)
             time.sleep(1)
+            # Read before the block closes the clients itself (those closes are the test's, not the reload's).
+            timeline = {  # seconds after the reload
+                "closed": [[round(at - reloaded, 2) for at in times] for times in gone],
+                "connected": [[round(at - reloaded, 2) for at in client.connected_at] for client in everyone],
+            }
     assert (main_pid(container, "websocket"), n_restarts(container, "websocket")) == (master, restarts), "restarted"
     assert set(worker_pids(container).values()).isdisjoint(healthy.values()), "a worker was not replaced"
-    timeline = {  # seconds after the reload, for the failure messages
-        "closed": [[round(at - reloaded, 2) for at in times] for times in gone],
-        "connected": [[round(at - reloaded, 2) for at in client.connected_at] for client in everyone],
-    }
-    assert all(gone), f"a client was never closed: the workers were not replaced {timeline}"
-    # What the open clients saw afterwards is recorded, not asserted: in this scenario they were closed once more
-    # about 1.3 s after they had reconnected, and python-socketio did not reconnect (issue 15, point 6, open).
     record_testsuite_property("reload_timeline_s", json.dumps(timeline))
+    # Each open client was closed once, when its worker's mercy ran out, and reconnected by itself after that.
+    assert all(len(closed) == 1 for closed in timeline["closed"]), timeline
+    assert all(
+        len(connected) == 2 and connected[1] > closed[0]
+        for connected, closed in zip(timeline["connected"], timeline["closed"], strict=True)
+    ), timeline
     with clients(url) as (fresh,):
         assert echo_ok(fresh), "the new workers serve no new client"
     # Served through the mercy: every open client echoed after the reload and before it was closed.
