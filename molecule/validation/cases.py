@@ -785,6 +785,7 @@ NGINX_CASES = [
 ]
 
 QUEUE = {"websocket_app_message_queue": "redis://:a-valid-password-0123456789@127.0.0.1:6379/0"}
+TLS_QUEUE = "rediss://websocket:tls-queue-password-0123@10.0.0.5:6379/0"
 CONFIG_FILE = {"src": "{files}/app.conf.j2", "dest": "app.conf"}
 GIT = {"websocket_app_source": "git", "websocket_app_git_repo": "https://git.example/app.git"}
 APP_BOOLEANS = (
@@ -1147,6 +1148,49 @@ APP_CASES = [
         "a URL such as redis://:password@host:6379/0",
         shown='"redis://***@127.0.0.1:6379/0 db0"',
         secret="hunter2-password-0123",
+    ),
+    # Redis over TLS: the certificate check stays on, the CA bundle comes one way and only with rediss://.
+    *(
+        _case(
+            APP,
+            f"message-queue-tls-unverified-{n}",
+            {"websocket_app_message_queue": f"{TLS_QUEUE}?{query}"},
+            "websocket_app_message_queue",
+            "turns the check of Redis's certificate off",
+            related=("websocket_app_message_queue_ca_bundle",),
+            secret="tls-queue-password-0123",
+        )
+        for n, query in enumerate(["ssl_cert_reqs=none", "db=0&ssl_check_hostname=False"])
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-missing",
+        {"websocket_app_message_queue": TLS_QUEUE, "websocket_app_message_queue_ca_bundle": "{files}/tls/missing.crt"},
+        "websocket_app_message_queue_ca_bundle",
+        "a CA bundle file (PEM) on the controller",
+        shown="tls/missing.crt",
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-without-tls",
+        {**QUEUE, "websocket_app_message_queue_ca_bundle": "{files}/tls/site.crt"},
+        "websocket_app_message_queue_ca_bundle",
+        "is not a rediss:// (TLS) URL",
+        shown="tls/site.crt",
+        related=("websocket_app_message_queue", "websocket_redis_tls_enabled"),
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-twice",
+        {
+            "websocket_app_message_queue": f"{TLS_QUEUE}?ssl_ca_certs=/etc/ssl/certs/ca.pem",
+            "websocket_app_message_queue_ca_bundle": "{files}/tls/site.crt",
+        },
+        "websocket_app_message_queue_ca_bundle",
+        "give the CA one way, not both",
+        shown="tls/site.crt",
+        related=("websocket_app_message_queue",),
+        secret="tls-queue-password-0123",
     ),
     _case(
         APP,
