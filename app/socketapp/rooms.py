@@ -9,9 +9,11 @@ balancer restart, the end of a benchmark) is O(N^2) of pure Python that blocks t
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import socketio
 
@@ -68,6 +70,31 @@ LIVENESS_OPTIONS: dict[str, Any] = {
         socket.TCP_USER_TIMEOUT: 8000,
     },
 }
+# What redis-py reads as false in a URL's query (its to_bool).
+_FALSE = {"0", "F", "FALSE", "N", "NO"}
+
+
+def redis_options(url: str) -> dict[str, Any]:
+    """Connection options for the queue at `url`: the liveness options always (over TLS they apply to the TCP socket
+    under it); over TLS (rediss://) at least TLS 1.2 and the server's certificate verified, name included, against
+    the CA bundle the URL names (`ssl_ca_certs=`) or the system's. A URL that turns verification off is refused."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return dict(LIVENESS_OPTIONS)
+    query = parse_qs(parts.query)
+    weak = [value for value in query.get("ssl_cert_reqs", []) if value.lower() != "required"]
+    if weak:
+        raise ValueError(
+            f"the message queue's rediss:// URL sets ssl_cert_reqs={weak[0]}: "
+            "Redis's certificate must be verified (required)"
+        )
+    if any(value.upper() in _FALSE for value in query.get("ssl_check_hostname", [])):
+        raise ValueError(
+            "the message queue's rediss:// URL sets ssl_check_hostname off: Redis's certificate must name the host"
+        )
+    return LIVENESS_OPTIONS | {"ssl_min_version": ssl.TLSVersion.TLSv1_2}
+
+
 # python-socketio doubles its wait between resubscriptions up to 60 s: a healed partition would go unnoticed that
 # long. Here the wait stops growing at 5 s.
 RETRY_CAP = 5
@@ -77,7 +104,7 @@ class IndexedRedisManager(RoomIndex, socketio.RedisManager):
     """Redis message queue manager that notices a dead queue and says whether this worker is subscribed."""
 
     def __init__(self, url: str, channel: str, **kwargs: Any) -> None:
-        options = LIVENESS_OPTIONS | kwargs.pop("redis_options", {})
+        options = redis_options(url) | kwargs.pop("redis_options", {})
         super().__init__(url, channel=channel, redis_options=options, **kwargs)
         # "connecting" until the first subscription, then "subscribed" or "down" (read by /healthz: no round trip).
         self.subscription = "connecting"

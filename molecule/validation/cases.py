@@ -91,6 +91,18 @@ def _shown(value: Any) -> str:
     return json.dumps(value)
 
 
+REDIS_TLS_PAIR = {
+    "websocket_redis_tls_enabled": True,
+    "websocket_redis_tls_certificate_src": "{files}/tls/site.crt",
+    "websocket_redis_tls_certificate_key_src": "{files}/tls/site.key",
+}
+# The host-file rule explains itself with the TLS switch and the _src pair.
+REDIS_TLS_ON_HOST = (
+    "websocket_redis_tls_enabled",
+    "websocket_redis_tls_certificate_src",
+    "websocket_redis_tls_certificate_key_src",
+)
+
 REDIS_CASES = [
     _case(
         REDIS,
@@ -210,6 +222,109 @@ REDIS_CASES = [
         "websocket_redis_disabled_commands",
         "list of Redis command names",
         shown=_shown("FLUSHALL"),
+    ),
+    _case(
+        REDIS,
+        "tls-enabled-string",
+        {"websocket_redis_tls_enabled": "false"},
+        "websocket_redis_tls_enabled",
+        "true or false",
+        shown=_shown("false"),
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-relative",
+        {"websocket_redis_tls_certificate": "tls/redis.crt"},
+        "websocket_redis_tls_certificate",
+        "absolute path",
+        shown='"tls/redis.crt"',
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-key-spaces",
+        {"websocket_redis_tls_certificate_key": "/etc/redis/my key.pem"},
+        "websocket_redis_tls_certificate_key",
+        "absolute path",
+        shown='"/etc/redis/my key.pem"',
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-src-without-key-src",
+        {"websocket_redis_tls_certificate_src": "{files}/tls/site.crt"},
+        "websocket_redis_tls_certificate_key_src",
+        "both set",
+        shown='("")',
+        related=("websocket_redis_tls_certificate_src",),
+    ),
+    # TLS on without the certificate files: on the controller (copied from there) or on the host.
+    _case(
+        REDIS,
+        "tls-on-without-certificate-src-file",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_src": "{files}/tls/missing.crt"},
+        "websocket_redis_tls_certificate_src",
+        "not a file on the controller",
+        shown="tls/missing.crt",
+        related=("websocket_redis_tls_enabled",),
+    ),
+    _case(
+        REDIS,
+        "tls-on-without-key-src-file",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_key_src": "{files}/tls/missing.key"},
+        "websocket_redis_tls_certificate_key_src",
+        "not a file on the controller",
+        shown="tls/missing.key",
+        related=("websocket_redis_tls_enabled",),
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-src-not-a-certificate",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_src": "{files}/tls/not-a-certificate.pem"},
+        "websocket_redis_tls_certificate_src",
+        "must be a PEM certificate",
+        shown="not-a-certificate.pem",
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-key-src-not-a-key",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_key_src": "{files}/tls/not-a-certificate.pem"},
+        "websocket_redis_tls_certificate_key_src",
+        "must be a PEM private key without a passphrase",
+        shown="not-a-certificate.pem",
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-key-src-of-another-certificate",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_key_src": "{files}/tls/other.key"},
+        "websocket_redis_tls_certificate_key_src",
+        "belongs to another certificate",
+        shown="tls/other.key",
+        related=("websocket_redis_tls_certificate_src",),
+    ),
+    _case(
+        REDIS,
+        "tls-on-without-certificate-on-host",
+        {
+            "websocket_redis_tls_enabled": True,
+            "websocket_redis_tls_certificate": "/nonexistent/redis.crt",
+            "websocket_redis_tls_certificate_key": "{files}/tls/site.key",
+        },
+        "websocket_redis_tls_certificate",
+        "not a file there",
+        shown="/nonexistent/redis.crt",
+        related=REDIS_TLS_ON_HOST,
+    ),
+    _case(
+        REDIS,
+        "tls-on-without-key-on-host",
+        {
+            "websocket_redis_tls_enabled": True,
+            "websocket_redis_tls_certificate": "{files}/tls/site.crt",
+            "websocket_redis_tls_certificate_key": "/nonexistent/redis.key",
+        },
+        "websocket_redis_tls_certificate_key",
+        "not a file there",
+        shown="/nonexistent/redis.key",
+        related=REDIS_TLS_ON_HOST,
     ),
 ]
 
@@ -670,6 +785,7 @@ NGINX_CASES = [
 ]
 
 QUEUE = {"websocket_app_message_queue": "redis://:a-valid-password-0123456789@127.0.0.1:6379/0"}
+TLS_QUEUE = "rediss://websocket:tls-queue-password-0123@10.0.0.5:6379/0"
 CONFIG_FILE = {"src": "{files}/app.conf.j2", "dest": "app.conf"}
 GIT = {"websocket_app_source": "git", "websocket_app_git_repo": "https://git.example/app.git"}
 APP_BOOLEANS = (
@@ -947,7 +1063,7 @@ APP_CASES = [
         "config-files-dest-reserved",
         {"websocket_app_config_files": [{**CONFIG_FILE, "dest": "uwsgi.ini"}]},
         "websocket_app_config_files",
-        "may not be uwsgi.ini, websocket.env, websocket.service, staged or previous",
+        "may not be uwsgi.ini, websocket.env, websocket.service, message-queue-ca.pem, staged or previous",
         shown='["uwsgi.ini"]',
     ),
     _case(
@@ -1032,6 +1148,49 @@ APP_CASES = [
         "a URL such as redis://:password@host:6379/0",
         shown='"redis://***@127.0.0.1:6379/0 db0"',
         secret="hunter2-password-0123",
+    ),
+    # Redis over TLS: the certificate check stays on, the CA bundle comes one way and only with rediss://.
+    *(
+        _case(
+            APP,
+            f"message-queue-tls-unverified-{n}",
+            {"websocket_app_message_queue": f"{TLS_QUEUE}?{query}"},
+            "websocket_app_message_queue",
+            "turns the check of Redis's certificate off",
+            related=("websocket_app_message_queue_ca_bundle",),
+            secret="tls-queue-password-0123",
+        )
+        for n, query in enumerate(["ssl_cert_reqs=none", "db=0&ssl_check_hostname=False"])
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-missing",
+        {"websocket_app_message_queue": TLS_QUEUE, "websocket_app_message_queue_ca_bundle": "{files}/tls/missing.crt"},
+        "websocket_app_message_queue_ca_bundle",
+        "a CA bundle file (PEM) on the controller",
+        shown="tls/missing.crt",
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-without-tls",
+        {**QUEUE, "websocket_app_message_queue_ca_bundle": "{files}/tls/site.crt"},
+        "websocket_app_message_queue_ca_bundle",
+        "is not a rediss:// (TLS) URL",
+        shown="tls/site.crt",
+        related=("websocket_app_message_queue", "websocket_redis_tls_enabled"),
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-twice",
+        {
+            "websocket_app_message_queue": f"{TLS_QUEUE}?ssl_ca_certs=/etc/ssl/certs/ca.pem",
+            "websocket_app_message_queue_ca_bundle": "{files}/tls/site.crt",
+        },
+        "websocket_app_message_queue_ca_bundle",
+        "give the CA one way, not both",
+        shown="tls/site.crt",
+        related=("websocket_app_message_queue",),
+        secret="tls-queue-password-0123",
     ),
     _case(
         APP,

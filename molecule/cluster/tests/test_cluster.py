@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import Counter
 from typing import Any
@@ -235,8 +236,9 @@ def test_redis_admits_only_the_app_user_to_its_channel():
     probe = (
         "import os, urllib.parse, redis\n"
         "url = urllib.parse.urlsplit(os.environ['WEBSOCKET_MESSAGE_QUEUE'])\n"
+        "anonymous = url._replace(netloc=f'{url.hostname}:{url.port}').geturl()  # over TLS like the app, no user\n"
         "try:\n"
-        "    redis.Redis(host=url.hostname, port=url.port).ping()\n"
+        "    redis.Redis.from_url(anonymous).ping()\n"
         "    print('anonymous: accepted')\n"
         "except redis.AuthenticationError as error:\n"
         "    print('anonymous: refused', error)\n"
@@ -268,6 +270,58 @@ def test_redis_admits_only_the_app_user_to_its_channel():
     assert re.search(r"^protected-mode yes$", config, re.MULTILINE)
     assert re.search(r'^rename-command FLUSHALL ""$', config, re.MULTILINE)
     assert re.search(r'^save ""$', config, re.MULTILINE)
+
+
+def queue_url(host: str) -> urllib.parse.SplitResult:
+    """The message queue URL the app on `host` was given (its env file)."""
+    env = sh(host, "cat", "/etc/websocket/websocket.env").stdout
+    return urllib.parse.urlsplit(re.search(r"^WEBSOCKET_MESSAGE_QUEUE=(\S+)$", env, re.MULTILINE).group(1))
+
+
+def redis_cli(host: str, url: urllib.parse.SplitResult, *tls: str) -> subprocess.CompletedProcess[str]:
+    """PING from `host` to Redis as the app's ACL user; `tls` are redis-cli's TLS options (none: plain TCP)."""
+    login = ["--user", url.username, "--pass", url.password, "--no-auth-warning"]
+    return sh(
+        host, "timeout", "10", "redis-cli", "-h", url.hostname, "-p", str(url.port), *tls, *login, "ping", check=False
+    )
+
+
+@pytest.mark.parametrize("host", ["cluster-app1", "cluster-app2"])
+def test_the_message_queue_speaks_only_verified_tls(host):
+    # With no plain port on Redis (next test), every broadcast test of this suite crosses the hosts over TLS.
+    url = queue_url(host)
+    ca = urllib.parse.parse_qs(url.query)["ssl_ca_certs"][0]
+    assert url.scheme == "rediss"
+    assert ca == "/etc/websocket/message-queue-ca.pem"
+    # The ACL user over TLS, trusting the scenario's CA (which the role copied to the app host): PONG.
+    trusted = redis_cli(host, url, "--tls", "--cacert", ca)
+    assert trusted.stdout.strip() == "PONG", trusted.stdout + trusted.stderr
+    # Plain TCP to the same port: no answer to a command, whatever the password.
+    plain = redis_cli(host, url)
+    assert "PONG" not in plain.stdout, plain.stdout
+    assert plain.returncode != 0, plain.stdout + plain.stderr
+    # TLS trusting only the public CAs (not the scenario's): the handshake fails on Redis's certificate.
+    stranger = redis_cli(host, url, "--tls", "--cacert", "/etc/ssl/certs/ca-certificates.crt")
+    assert "PONG" not in stranger.stdout, stranger.stdout
+    assert "certificate verify failed" in stranger.stdout + stranger.stderr, stranger.stdout + stranger.stderr
+    # Every worker of this host subscribed over that TLS connection (websocket-status reads each worker's /healthz).
+    rows = {key: row for key, row in worker_status().items() if key[0] == host}
+    assert {key: row["message_queue"] for key, row in rows.items()} == dict.fromkeys(rows, "subscribed")
+
+
+def test_redis_listens_with_tls_only_and_keeps_its_key_to_itself():
+    listening = sh("cluster-redis", "ss", "-Hltnp").stdout
+    ports = {int(m.group(1)) for m in re.finditer(r":(\d+)\s+\S+\s+users:\(\(\"redis-server\"", listening)}
+    assert ports == {6379}, listening  # the TLS port only: no plain port, loopback included
+    config = sh("cluster-redis", "cat", "/etc/redis/redis.conf").stdout
+    assert re.search(r"^port 0$", config, re.MULTILINE)
+    assert re.search(r"^tls-port 6379$", config, re.MULTILINE)
+    key = sh("cluster-redis", "stat", "-c", "%U %G %a", "/etc/redis/tls/redis.key").stdout.split()
+    assert key == ["redis", "redis", "600"]
+    # From the Redis host itself too, plain TCP on loopback gets nothing.
+    local = sh("cluster-redis", "timeout", "10", "redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping", check=False)
+    assert "PONG" not in local.stdout, local.stdout
+    assert re.search(r"Error|Could not connect", local.stdout + local.stderr), local.stdout + local.stderr
 
 
 def reaches(source: str, target: str, port: int) -> bool:
