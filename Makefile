@@ -90,6 +90,7 @@ bench: seed engineio
 collection: venv
 	rm -rf $(CACHE)/collection && mkdir -p $(CACHE)/collection
 	cp -r templates/collection/. roles app $(CACHE)/collection/
+	cp -r docs $(CACHE)/collection/
 	cp -n playbooks/*.yml $(CACHE)/collection/playbooks/
 	ansible-galaxy collection build --force --output-path $(CACHE) $(CACHE)/collection
 
