@@ -90,6 +90,7 @@ bench: seed engineio
 collection: venv
 	rm -rf $(CACHE)/collection && mkdir -p $(CACHE)/collection
 	cp -r templates/collection/. roles app $(CACHE)/collection/
+	cp -r docs $(CACHE)/collection/
 	cp -n playbooks/*.yml $(CACHE)/collection/playbooks/
 	ansible-galaxy collection build --force --output-path $(CACHE) $(CACHE)/collection
 
@@ -99,12 +100,12 @@ clean-sandbox:
 lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check app molecule bench roles
-	ruff format --check app molecule bench roles
-	python molecule/shared/specdoc.py --check
+	ruff check app molecule tests tools bench roles
+	ruff format --check app molecule tests tools bench roles
+	python tools/specdoc.py --check
 
 docs: venv
-	python molecule/shared/specdoc.py
+	python tools/specdoc.py
 
 unit: venv
 	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
@@ -114,11 +115,12 @@ unit: venv
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/packaging.xml molecule/packaging
 	python -m pytest -q -p no:cacheprovider -o pythonpath=molecule/shared --junitxml=$(REPORTS)/shared.xml \
 	  molecule/shared
+	python -m pytest -q -p no:cacheprovider -o pythonpath=tools --junitxml=$(REPORTS)/docs.xml tests/docs
 
 SCENARIOS ?= default cluster faults apps
 # Every report `make test` must produce; summary.py fails on any that is missing (a scenario that never reached
 # its tests, a prerequisite of the molecule target that failed).
-EXPECTED_REPORTS = unit roles validation packaging shared $(SCENARIOS:%=molecule-%-$(RELEASE)) \
+EXPECTED_REPORTS = unit roles validation packaging shared docs $(SCENARIOS:%=molecule-%-$(RELEASE)) \
   $(patsubst %,molecule-default-%,$(filter-out $(RELEASE),$(RELEASES)))
 molecule: venv image
 	mkdir -p $(CACHE)/pip

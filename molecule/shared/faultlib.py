@@ -30,7 +30,7 @@ def role_default(role: str, name: str) -> Any:
 def report(
     record: Callable[[str, object], None], capsys: pytest.CaptureFixture[str], name: str, seconds: float, what: str
 ) -> None:
-    """A measured figure: a property of the JUnit report (the README quotes it) and a line in the test output."""
+    """A measured figure: a property of the JUnit report (docs/operations.md quotes it) and a line of test output."""
     record(name, round(seconds, 2))
     with capsys.disabled():
         print(f"\n{what}: {seconds:.2f} s ({name})", file=sys.stderr)

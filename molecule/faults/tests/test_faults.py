@@ -75,7 +75,7 @@ def test_a_killed_worker_is_respawned_and_only_its_clients_reconnect(
         recovery,
         "kill -9 of a worker: new clients on it echo",
     )
-    # The figure is recorded (README, Operations); the bound only catches a respawn that hangs.
+    # The figure is recorded (docs/operations.md, "Operations runbook"); the bound only catches a respawn that hangs.
     assert recovery < 10, f"worker 1 served no new client for {recovery:.1f} s"
 
 
@@ -239,7 +239,8 @@ def test_service_restart_is_graceful_and_short(container, url, healthy, record_t
     what = "systemctl restart websocket: a client without service (disconnect to next echo)"
     report(record_testsuite_property, capsys, "restart_downtime_median_s", median, f"{what}, median")
     report(record_testsuite_property, capsys, "restart_downtime_max_s", worst, f"{what}, worst")
-    # Short: the figure is recorded above (README, Operations); the bound only catches a restart that hangs.
+    # Short: the figure is recorded above (docs/operations.md, "Operations runbook"); the bound only catches a
+    # restart that hangs.
     assert worst < 10, f"clients were without service for {worst:.1f} s"
     log = journal_after(container, "websocket", cursor)
     # Graceful: uWSGI stops by itself within TimeoutStopSec, systemd never has to kill anything.
