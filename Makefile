@@ -99,21 +99,19 @@ clean-sandbox:
 lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check app molecule bench roles
-	ruff format --check app molecule bench roles
+	ruff check app molecule tests bench roles
+	ruff format --check app molecule tests bench roles
 	python molecule/shared/specdoc.py --check
 
 docs: venv
 	python molecule/shared/specdoc.py
 
 unit: venv
-	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
-	python -m pytest -q -p no:cacheprovider -o pythonpath=roles/websocket_app/files/opt/websocket/lib \
-	  --junitxml=$(REPORTS)/roles.xml roles/websocket_app/tests
-	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/validation.xml molecule/validation
-	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/packaging.xml molecule/packaging
-	python -m pytest -q -p no:cacheprovider -o pythonpath=molecule/shared --junitxml=$(REPORTS)/shared.xml \
-	  molecule/shared
+	python -m pytest -q --junitxml=$(REPORTS)/unit.xml app/tests
+	python -m pytest -q --junitxml=$(REPORTS)/roles.xml roles/websocket_app/tests
+	python -m pytest -q --junitxml=$(REPORTS)/validation.xml molecule/validation
+	python -m pytest -q --junitxml=$(REPORTS)/packaging.xml molecule/packaging
+	python -m pytest -q --junitxml=$(REPORTS)/shared.xml molecule/shared tests/unit
 
 SCENARIOS ?= default cluster faults apps
 # Every report `make test` must produce; summary.py fails on any that is missing (a scenario that never reached

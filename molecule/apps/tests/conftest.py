@@ -1,9 +1,4 @@
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
 # Published by molecule.yml: nginx of the scenario's container on loopback.
 URL = "http://127.0.0.1:18083"

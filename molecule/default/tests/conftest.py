@@ -1,10 +1,7 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 
 # Published by molecule.yml: nginx of the scenario's container on loopback, HTTPS and the plain port that redirects.
 URL = "https://127.0.0.1:18443"
