@@ -38,7 +38,7 @@ test: venv image
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory molecule || true
-	python molecule/shared/summary.py $(REPORTS) $(EXPECTED_REPORTS)
+	python tools/summary.py $(REPORTS) $(EXPECTED_REPORTS)
 
 # apt only when something is missing, so a second run is quick and changes nothing.
 host-deps:
@@ -99,8 +99,8 @@ clean-sandbox:
 lint: venv
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check app molecule tests bench roles
-	ruff format --check app molecule tests bench roles
+	ruff check app molecule tests tools bench roles
+	ruff format --check app molecule tests tools bench roles
 	python molecule/shared/specdoc.py --check
 
 docs: venv
@@ -108,10 +108,10 @@ docs: venv
 
 unit: venv
 	python -m pytest -q --junitxml=$(REPORTS)/unit.xml app/tests
-	python -m pytest -q --junitxml=$(REPORTS)/roles.xml roles/websocket_app/tests
+	python -m pytest -q --junitxml=$(REPORTS)/roles.xml tests/unit/websocket_app
 	python -m pytest -q --junitxml=$(REPORTS)/validation.xml molecule/validation
-	python -m pytest -q --junitxml=$(REPORTS)/packaging.xml molecule/packaging
-	python -m pytest -q --junitxml=$(REPORTS)/shared.xml molecule/shared tests/unit
+	python -m pytest -q --junitxml=$(REPORTS)/packaging.xml tests/packaging
+	python -m pytest -q --junitxml=$(REPORTS)/shared.xml tests/unit --ignore=tests/unit/websocket_app
 
 SCENARIOS ?= default cluster faults apps
 # Every report `make test` must produce; summary.py fails on any that is missing (a scenario that never reached

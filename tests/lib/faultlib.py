@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -219,7 +218,7 @@ def kill9(container: str, pid: int) -> None:
 
 def restart_container(container: str) -> None:
     subprocess.run(["podman", "restart", container], capture_output=True, text=True, check=True, timeout=300)
-    subprocess.run([str(Path(__file__).with_name("wait-systemd.sh")), container], check=True, timeout=120)
+    subprocess.run([str(PROJECT / "molecule" / "shared" / "wait-systemd.sh"), container], check=True, timeout=120)
 
 
 CLOSED = "<closed>"  # the server ended the WebSocket
