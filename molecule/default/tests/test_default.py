@@ -11,8 +11,9 @@ import uuid
 import pytest
 import websocket
 
+from containers import PROJECT, sh
 from faultlib import pinned_clients
-from testlib import PROJECT, Client, clients, http_get, sh, uwsgi_stats, ws_connect
+from testlib import Client, clients, http_get, uwsgi_stats, ws_connect
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from testlib import INVENTORY, WAIT, Client, http_request, insecure_tls, playbook, sh, ws_connect
+from containers import playbook, sh
+from testlib import WAIT, Client, http_request, insecure_tls, ws_connect
 
 HOST, TLS_PORT = "127.0.0.1", 18443
 SITE = "/etc/nginx/conf.d/websocket.conf"
@@ -243,13 +244,13 @@ def strict_edge() -> Iterator[dict[str, object]]:
         "websocket_nginx_new_session_burst": 5,
         "websocket_nginx_worker_shutdown_timeout": 3,
     }
-    result = playbook("playbooks/loadbalancer.yml", "-i", str(INVENTORY), "-e", json.dumps(extra))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    result = playbook("playbooks/loadbalancer.yml", "-e", json.dumps(extra))
+    assert result.rc == 0, result.output[-5000:]
     try:
         yield extra
     finally:
-        restored = playbook("playbooks/loadbalancer.yml", "-i", str(INVENTORY))
-        assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-2000:]
+        restored = playbook("playbooks/loadbalancer.yml")
+        assert restored.rc == 0, restored.output[-5000:]
 
 
 def test_healthz_answers_only_the_allowed_networks(url, container, strict_edge):
@@ -381,9 +382,9 @@ def test_a_new_certificate_on_the_controller_is_copied_and_reloads_nginx(tls_dir
     before = served_certificate()
     new = self_signed_pair(tls_dir / "websocket.crt", tls_dir / "websocket.key")
     assert new != before
-    result = playbook("site.yml", "-i", str(INVENTORY))
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
+    result = playbook("site.yml")
+    output = result.output
+    assert result.rc == 0, output[-3000:]
     assert re.search(r"RUNNING HANDLER \[websocket_nginx : Reload nginx\][^\n]*\n\s*changed: \[", output), output
     assert served_certificate() == new
     assert sh(container, "stat", "-c", "%a %U", "/etc/nginx/tls/websocket.key").stdout.split() == ["600", "root"]
@@ -403,10 +404,10 @@ def _throwaway_inventory(tmp_path: Path, container: str) -> Path:
 def _fails_before_any_change(tmp_path: Path, container: str, extra: dict[str, object], message: str) -> None:
     before = site_config(container)
     result = playbook(
-        "playbooks/loadbalancer.yml", "-i", str(_throwaway_inventory(tmp_path, container)), "-e", json.dumps(extra)
+        "playbooks/loadbalancer.yml", "-e", json.dumps(extra), inventory=_throwaway_inventory(tmp_path, container)
     )
-    output = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode != 0
+    output = result.folded
+    assert result.rc != 0
     assert message in output
     assert re.search(rf"{container}\s*:.*changed=0", output)
     assert site_config(container) == before

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from testlib import sh, uwsgi_stats
+from containers import main_pid, sh
+from testlib import uwsgi_stats
 
 # systemd-analyze scores 0 (locked down) to 10 (exposed); the scenario may set the limit (provisioner.env).
 EXPOSURE_MAX = float(os.environ.get("WEBSOCKET_EXPOSURE_MAX", "2.5"))
@@ -25,12 +26,6 @@ def exposure(container: str, unit: str) -> float:
     match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", report)
     assert match, report[-2000:]
     return float(match.group(1))
-
-
-def main_pid(container: str, unit: str) -> int:
-    pid = int(sh(container, "systemctl", "show", "--property=MainPID", "--value", unit).stdout)
-    assert pid > 0, f"{unit} has no main process"
-    return pid
 
 
 def app_dirs(container: str) -> dict[str, str]:

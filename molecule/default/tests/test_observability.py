@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
-from testlib import clients, sh, uwsgi_stats
-
-
-def status(container: str) -> dict:
-    return json.loads(sh(container, "websocket-status", "--json").stdout)
+from containers import sh, status
+from testlib import clients, uwsgi_stats
 
 
 def settled(container: str) -> dict:

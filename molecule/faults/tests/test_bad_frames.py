@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 import websocket
 
+from containers import sh
 from faultlib import (
     CLOSED,
     QUIET,
@@ -21,7 +22,7 @@ from faultlib import (
     wait_for,
     worker_pids,
 )
-from testlib import WAIT, Client, sh, sid_prefix
+from testlib import WAIT, Client, sid_prefix
 
 UWSGI_LIMIT = 1024 * 1024  # uWSGI's own websocket-max-size default (1024 KiB)
 
