@@ -119,6 +119,12 @@ def wait_healthy(container: str, url: str, workers: int, timeout: float = 120) -
     return wait_for(ready, timeout, "a healthy service (units active, all workers up, a client echoes)")
 
 
+@pytest.fixture
+def healthy(container: str, url: str, workers: int) -> dict[int, int]:
+    """Every test starts from a healthy service (whatever the previous one broke): worker id -> pid."""
+    return wait_healthy(container, url, workers)
+
+
 def status_rows(container: str) -> list[dict[str, Any]]:
     """Each worker's row of `websocket-status --json` (prefix, pid, health, message-queue subscription...)."""
     return status(container)["workers"]
