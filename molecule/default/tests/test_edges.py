@@ -3,7 +3,6 @@ role refusing bad TLS input before any change."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import socket
@@ -12,18 +11,16 @@ import time
 import urllib.error
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import websocket
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from containers import playbook, sh
+from pki import self_signed
 from testlib import WAIT, Client, http_request, insecure_tls, ws_connect
 
 HOST, TLS_PORT = "127.0.0.1", 18443
@@ -344,34 +341,6 @@ def test_polling_bodies_up_to_the_app_message_size_pass_and_larger_ones_get_413(
     assert token.decode() in echoed
 
 
-def self_signed_pair(certificate: Path, key: Path) -> bytes:
-    """A new self-signed pair for localhost and 127.0.0.1 written over the given files; returns the DER."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(private, hashes.SHA256())
-    )
-    key.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
 def served_certificate() -> bytes:
     with handshake(insecure_tls()) as tls:
         return tls.getpeercert(binary_form=True)
@@ -380,7 +349,7 @@ def served_certificate() -> bytes:
 def test_a_new_certificate_on_the_controller_is_copied_and_reloads_nginx(tls_dir, container):
     # The rotation runbook: replace the pair on the controller, run the play; nginx -t, then a reload.
     before = served_certificate()
-    new = self_signed_pair(tls_dir / "websocket.crt", tls_dir / "websocket.key")
+    new = self_signed(tls_dir / "websocket.crt", tls_dir / "websocket.key")
     assert new != before
     result = playbook("site.yml")
     output = result.output
@@ -443,7 +412,7 @@ def test_bad_tls_input_fails_before_any_change(tmp_path, container, extra, messa
 
 
 def test_a_key_of_another_certificate_fails_before_any_change(tmp_path, container, tls_dir):
-    self_signed_pair(tmp_path / "other.crt", tmp_path / "other.key")
+    self_signed(tmp_path / "other.crt", tmp_path / "other.key")
     extra = {
         "websocket_nginx_tls_enabled": True,
         "websocket_nginx_tls_certificate_src": str(tls_dir / "websocket.crt"),
