@@ -72,7 +72,9 @@ def insecure_tls() -> ssl.SSLContext:
 
 
 def uwsgi_stats(container: str, stats_socket: str = "/run/websocket/stats.sock") -> dict[str, Any]:
-    """The JSON the uWSGI stats server writes on connect."""
+    """The JSON the uWSGI stats server writes on connect. Tests read `websocket-status --json` (containers.status)
+    instead, except for what it lacks: the master's cwd, and a reading without a health probe of every worker (to
+    poll while workers die: faultlib.worker_pids)."""
     reader = (
         "import socket,sys\n"
         "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); d=b''\n"

@@ -6,7 +6,7 @@ import time
 import uuid
 
 from containers import sh, status
-from testlib import clients, uwsgi_stats
+from testlib import clients
 
 
 def settled(container: str) -> dict:
@@ -22,7 +22,7 @@ def settled(container: str) -> dict:
 
 
 def test_status_helper_counts_open_connections_per_worker(url, container):
-    workers = {worker["pid"] for worker in uwsgi_stats(container)["workers"]}
+    workers = {row["pid"] for row in status(container)["workers"]}
     before = settled(container)
     with clients(url, 5):
         during = settled(container)
