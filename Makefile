@@ -38,7 +38,7 @@ test: venv image
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory molecule || true
-	python molecule/shared/summary.py $(REPORTS) $(EXPECTED_REPORTS)
+	python tools/summary.py $(REPORTS) $(EXPECTED_REPORTS)
 
 # apt only when something is missing, so a second run is quick and changes nothing.
 host-deps:
@@ -108,14 +108,12 @@ docs: venv
 	python tools/specdoc.py
 
 unit: venv
-	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
-	python -m pytest -q -p no:cacheprovider -o pythonpath=roles/websocket_app/files/opt/websocket/lib \
-	  --junitxml=$(REPORTS)/roles.xml roles/websocket_app/tests
-	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/validation.xml molecule/validation
-	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/packaging.xml molecule/packaging
-	python -m pytest -q -p no:cacheprovider -o pythonpath=molecule/shared --junitxml=$(REPORTS)/shared.xml \
-	  molecule/shared
-	python -m pytest -q -p no:cacheprovider -o pythonpath=tools --junitxml=$(REPORTS)/docs.xml tests/docs
+	python -m pytest -q --junitxml=$(REPORTS)/unit.xml app/tests
+	python -m pytest -q --junitxml=$(REPORTS)/roles.xml tests/unit/websocket_app
+	python -m pytest -q --junitxml=$(REPORTS)/validation.xml molecule/validation
+	python -m pytest -q --junitxml=$(REPORTS)/packaging.xml tests/packaging
+	python -m pytest -q --junitxml=$(REPORTS)/shared.xml tests/unit --ignore=tests/unit/websocket_app
+	python -m pytest -q --junitxml=$(REPORTS)/docs.xml tests/docs
 
 SCENARIOS ?= default cluster faults apps
 # Every report `make test` must produce; summary.py fails on any that is missing (a scenario that never reached

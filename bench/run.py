@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from containers import container_pid, playbook, sh, status
+
 HERE = Path(__file__).resolve().parent
 LOADGEN = HERE / "loadgen.py"
 REFCLIENT = HERE / "refclient.py"
@@ -77,15 +79,9 @@ def log(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
-def container_pid(container: str) -> str:
-    return subprocess.run(
-        ["podman", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 def in_container_netns(container: str, tool: Path, *arguments: str, **options: Any) -> dict[str, Any]:
     """Run a load tool in the container's network namespace; its last stdout line is the JSON result."""
-    command = ["nsenter", "-t", container_pid(container), "-n", "--", sys.executable, str(tool), *arguments]
+    command = ["nsenter", "-t", str(container_pid(container)), "-n", "--", sys.executable, str(tool), *arguments]
     for key, value in options.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
@@ -110,7 +106,7 @@ def processes(container: str) -> dict[str, list[tuple[int, int]]]:
         "echo \"$(cat /proc/$p/comm) $(awk '/VmRSS/ {print $2}' /proc/$p/status) "
         "$(awk '{print $14 + $15}' /proc/$p/stat)\"; done"
     )
-    out = subprocess.run(["podman", "exec", container, "sh", "-c", script], capture_output=True, text=True).stdout
+    out = sh(container, "sh", "-c", script, check=False).stdout
     found: dict[str, list[tuple[int, int]]] = {"uwsgi": [], "nginx": []}
     for line in out.splitlines():
         name, rss, ticks = line.split()
@@ -156,10 +152,10 @@ def settle(container: str, limit: float = 90) -> None:
 def fresh(container: str) -> None:
     """Restart the service so that no scenario inherits the previous one's state (the seed stays degraded after
     its capacity overflow), then wait until nginx answers from a worker and the CPU is quiet."""
-    subprocess.run(["podman", "exec", container, "systemctl", "restart", "websocket"], check=True)
+    sh(container, "systemctl", "restart", "websocket", timeout=None)
     probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1/healthz', timeout=2)"
     for _ in range(60):
-        if subprocess.run(["podman", "exec", container, "python3", "-c", probe], capture_output=True).returncode == 0:
+        if sh(container, "python3", "-c", probe, check=False).returncode == 0:
             break
         time.sleep(1)
     time.sleep(6)  # nginx's fail_timeout for TCP workers; unix-socket workers are never marked down
@@ -283,24 +279,17 @@ def echo_summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 def deploy(inventory: str, **variables: Any) -> None:
     """site.yml with the inventory's values, overridden by `variables` (none: the inventory's own values)."""
-    command = ["ansible-playbook", str(HERE.parent / "site.yml"), "-i", inventory]
-    if variables:
-        command += ["-e", json.dumps(variables)]
-    log(" ".join(command))
-    subprocess.run(command, cwd=HERE.parent, check=True, stdout=subprocess.DEVNULL)
+    extra = ["-e", json.dumps(variables)] if variables else []
+    log(" ".join(["ansible-playbook", "site.yml", "-i", inventory, *extra]))
+    run = playbook("site.yml", *extra, inventory=inventory, timeout=None)
+    if run.rc != 0:
+        raise RuntimeError(f"site.yml on {inventory} exited {run.rc}: {run.output[-3000:]}")
 
 
 def worker_sizing(container: str) -> dict[str, Any]:
     """What each uWSGI worker is sized for, at rest: async (gevent) cores, descriptor limit and RSS."""
-    status = json.loads(
-        subprocess.run(
-            ["podman", "exec", container, "websocket-status", "--json"], capture_output=True, text=True, check=True
-        ).stdout
-    )
-    workers = status["workers"]
-    limits = subprocess.run(
-        ["podman", "exec", container, "cat", f"/proc/{workers[0]['pid']}/limits"], capture_output=True, text=True
-    ).stdout
+    workers = status(container)["workers"]
+    limits = sh(container, "cat", f"/proc/{workers[0]['pid']}/limits", check=False).stdout
     nofile = next(line.split()[3] for line in limits.splitlines() if line.startswith("Max open files"))
     return {
         "workers": len(workers),

@@ -30,12 +30,6 @@ GENERATED_PATHS = ("inventory/.secrets",)
 # Remove this table once those branches are merged.
 PENDING_MOVES = {
     "tests/validation": "molecule/validation",
-    "tests/packaging": "molecule/packaging",
-    "tests/lib/testlib.py": "molecule/shared/testlib.py",
-    "tests/lib/faultlib.py": "molecule/shared/faultlib.py",
-    "tests/lib/browser.py": "molecule/shared/browser.py",
-    "tools/summary.py": "molecule/shared/summary.py",
-    "tests/unit/websocket_app": "roles/websocket_app/tests",
     "roles/websocket_nginx/files/www": "app/static",
 }
 LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]+)\)")

@@ -1,20 +1,3 @@
-import sys
-from pathlib import Path
+"""The apps scenario's fixtures: its container and URL, read from molecule.yml."""
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-
-# Published by molecule.yml: nginx of the scenario's container on loopback.
-URL = "http://127.0.0.1:18083"
-CONTAINER = "websocket-apps"
-
-
-@pytest.fixture(scope="session")
-def url() -> str:
-    return URL
-
-
-@pytest.fixture(scope="session")
-def container() -> str:
-    return CONTAINER
+from scenario import container, url  # noqa: F401 (fixtures: pytest finds them by name)

@@ -17,11 +17,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from appslib import FIXTURES, ROOT, about, history, live_release, playbook, worker_pids
+from appslib import FIXTURES, ROOT, about, history, live_release
 
-from testlib import WAIT, Client, clients, http_get, sh
+from containers import playbook, sh
+from faultlib import worker_pids
+from testlib import WAIT, Client, clients, http_get
 
-HOST = "websocket-apps"
 # The directory release molecule converged; later tests roll back to it.
 state: dict[str, str] = {}
 
@@ -100,7 +101,7 @@ def test_unchanged_deploy_from_a_tree_with_git_caches_and_secrets_changes_nothin
     pids = worker_pids(container)
     run = playbook("playbooks/websocket.yml", "-e", f"websocket_app_source_dir={tree}")
     assert run.rc == 0, run.output[-3000:]
-    assert run.recap(HOST)["changed"] == 0
+    assert run.recap(container)["changed"] == 0
     assert live_release(container) == state["directory"]
     assert worker_pids(container) == pids  # no restart
     listing = sh(
@@ -124,7 +125,7 @@ def test_bad_input_fails_before_any_change_naming_the_variable(container, variab
     run = playbook("playbooks/websocket.yml", *[arg for variable in variables for arg in ("-e", variable)])
     assert run.rc != 0
     assert message in run.output
-    assert run.recap(HOST)["changed"] == 0
+    assert run.recap(container)["changed"] == 0
     assert live_release(container) == live
     assert worker_pids(container) == pids
 
@@ -138,7 +139,7 @@ def test_check_mode_reports_a_new_release_and_changes_nothing(container, tmp_pat
     pids = worker_pids(container)
     run = playbook("playbooks/websocket.yml", "--check", "-e", f"websocket_app_source_dir={tree}")
     assert run.rc == 0, run.output[-3000:]
-    assert run.recap(HOST)["changed"] > 0
+    assert run.recap(container)["changed"] > 0
     assert sh(container, "ls", f"{ROOT}/releases").stdout == releases
     assert live_release(container) == state["directory"]
     assert worker_pids(container) == pids
@@ -148,7 +149,7 @@ def test_secrets_never_show_in_the_play_output(url, container):
     secret = f"rotated-{uuid.uuid4()}"
     run = playbook("playbooks/websocket.yml", "--diff", "-v", "-e", f"tally_secret={secret}")
     assert run.rc == 0, run.output[-3000:]
-    assert run.recap(HOST)["changed"] > 0  # the environment file changed and the service restarted
+    assert run.recap(container)["changed"] > 0  # the environment file changed and the service restarted
     assert secret not in run.output
     assert about(url)["secret_sha256"] == hashlib.sha256(secret.encode()).hexdigest()
     assert live_release(container) == state["directory"]  # settings are not code: same release
@@ -199,10 +200,10 @@ def test_deploy_from_a_git_repository(url, container, tmp_path):
     pids = worker_pids(container)
     again = playbook("playbooks/websocket.yml", *source)
     assert again.rc == 0, again.output[-3000:]
-    assert again.recap(HOST)["changed"] == 0
+    assert again.recap(container)["changed"] == 0
     checked = playbook("playbooks/websocket.yml", "--check", *source)
     assert checked.rc == 0, checked.output[-3000:]
-    assert checked.recap(HOST)["changed"] == 0
+    assert checked.recap(container)["changed"] == 0
     assert worker_pids(container) == pids
 
 
@@ -317,7 +318,7 @@ def test_live_files_newer_than_the_running_service_get_a_restart(url, container)
     run = playbook("playbooks/websocket.yml")
     assert run.rc == 0, run.output[-3000:]
     assert "started before its files last changed" in run.folded
-    assert worker_pids(container).isdisjoint(pids)
+    assert set(worker_pids(container).values()).isdisjoint(pids.values())
     assert about(url)["release"] == "1"
 
 

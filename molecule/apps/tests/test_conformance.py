@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 import websocket
-from appslib import FIXTURES, playbook
+from appslib import FIXTURES
 
+from containers import playbook
 from testlib import WAIT, http_request
 
 # The spec app's settings (fixtures/spec/spec/server.py) and the connect timeout the deploy below gives it.

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import socketio
 
-from testlib import INVENTORY, PROJECT, WAIT, Client, clients, http_get, playbook, sh, sid_prefix
+from containers import PROJECT, playbook, sh, status
+from testlib import WAIT, Client, clients, http_get, sid_prefix
 
 LB_URL = "http://127.0.0.1:18081"
 # Every upstream worker socket, published on loopback by molecule.yml: (host, worker) -> URL.
@@ -53,7 +54,7 @@ def worker_status() -> dict[tuple[str, int], dict]:
     """Every worker's row of websocket-status --json: (host, worker) -> row."""
     rows = {}
     for host in ("cluster-app1", "cluster-app2"):
-        for row in json.loads(sh(host, "websocket-status", "--json").stdout)["workers"]:
+        for row in status(host)["workers"]:
             rows[(host, row["worker"])] = row
     return rows
 
@@ -385,12 +386,12 @@ def _rolls_keeping_every_client(on_every_worker, balanced, host_of) -> None:
     for thread in threads:
         thread.start()
     time.sleep(1)
-    roll = playbook("playbooks/rolling-restart.yml", "-i", str(INVENTORY))
+    roll = playbook("playbooks/rolling-restart.yml")
     time.sleep(1)
     stop.set()
     for thread in threads:
         thread.join(timeout=WAIT)
-    assert roll.returncode == 0, roll.stdout[-3000:] + roll.stderr[-2000:]
+    assert roll.rc == 0, roll.output[-5000:]
 
     received = set()
     while not listener.events["broadcast"].empty():
@@ -433,9 +434,9 @@ def test_more_workers_without_a_message_queue_fail_before_any_change(tmp_path):
         "          ansible_python_interpreter: /usr/bin/python3\n"
     )
     extra = json.dumps({"websocket_app_processes": 2, "websocket_app_message_queue": ""})
-    result = playbook("playbooks/websocket.yml", "-i", str(inventory), "-e", extra)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    result = playbook("playbooks/websocket.yml", "-e", extra, inventory=inventory)
+    output = result.output
+    assert result.rc != 0
     # The message names both variables and the value given (the callback may wrap it).
     assert re.search(
         r"websocket_app_message_queue\s+must\s+be\s+set\s+when\s+websocket_app_processes\s+is\s+above\s+1\s+\(is\s+2\)",

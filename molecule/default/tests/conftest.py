@@ -1,34 +1,3 @@
-import os
-import sys
-from pathlib import Path
+"""The default scenario's fixtures: its container, URLs and certificates, read from molecule.yml."""
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-
-# Published by molecule.yml: nginx of the scenario's container on loopback, HTTPS and the plain port that redirects.
-URL = "https://127.0.0.1:18443"
-HTTP_URL = "http://127.0.0.1:18080"
-CONTAINER = "websocket-default"
-# The self-signed pair prepare.yml made on the controller; the role copies it to the host.
-TLS_DIR = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "tls"
-
-
-@pytest.fixture
-def url() -> str:
-    return URL
-
-
-@pytest.fixture
-def http_url() -> str:
-    return HTTP_URL
-
-
-@pytest.fixture
-def container() -> str:
-    return CONTAINER
-
-
-@pytest.fixture
-def tls_dir() -> Path:
-    return TLS_DIR
+from scenario import container, http_url, tls_dir, url  # noqa: F401 (fixtures: pytest finds them by name)

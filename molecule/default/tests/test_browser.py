@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from browser import Browser
-from testlib import PROJECT
+from containers import PROJECT
 
 RELEASE = os.environ.get("MOLECULE_DEBIAN_RELEASE", "bookworm")
 SCREENSHOT = PROJECT / ".cache" / "reports" / f"browser-{RELEASE}.png"

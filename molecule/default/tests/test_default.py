@@ -11,8 +11,9 @@ import uuid
 import pytest
 import websocket
 
+from containers import PROJECT, sh, status
 from faultlib import pinned_clients
-from testlib import PROJECT, Client, clients, http_get, sh, uwsgi_stats, ws_connect
+from testlib import Client, clients, http_get, ws_connect
 
 
 @pytest.mark.parametrize(
@@ -58,11 +59,11 @@ def test_client_page_and_socketio_client_are_served_by_nginx(url):
 
 
 def test_healthz_reports_a_worker_pid(url, container):
-    status, body = http_get(f"{url}/healthz")
+    code, body = http_get(f"{url}/healthz")
     report = json.loads(body)
-    assert status == 200
+    assert code == 200
     assert report["status"] == "ok"
-    worker_pids = {worker["pid"] for worker in uwsgi_stats(container)["workers"]}
+    worker_pids = {row["pid"] for row in status(container)["workers"]}
     assert report["pid"] in worker_pids
 
 
@@ -92,9 +93,9 @@ def test_uwsgi_runs_with_the_scenario_values(container):
     assert re.search(r"^gevent = 1500$", ini, re.MULTILINE)
     assert re.search(r"^listen = 2048$", ini, re.MULTILINE)
     assert not re.search(r"^threads", ini, re.MULTILINE)
-    workers = uwsgi_stats(container)["workers"]
+    workers = status(container)["workers"]
     assert len(workers) == int(sh(container, "nproc").stdout)  # default: one worker per core
-    assert all(len(worker["cores"]) == 1500 for worker in workers)  # one async core per gevent slot
+    assert all(worker["async_cores"] == 1500 for worker in workers)  # one async core per gevent slot
     log = sh(container, "journalctl", "-u", "websocket", "--no-pager", "-o", "cat").stdout
     assert "listen backlog is limited to 2048 connections" in log
 

@@ -3,7 +3,6 @@ role refusing bad TLS input before any change."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import socket
@@ -12,18 +11,17 @@ import time
 import urllib.error
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import websocket
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
-from testlib import INVENTORY, WAIT, Client, http_request, insecure_tls, playbook, sh, ws_connect
+from containers import playbook, sh
+from pki import self_signed
+from testlib import WAIT, Client, http_request, insecure_tls, ws_connect
 
 HOST, TLS_PORT = "127.0.0.1", 18443
 SITE = "/etc/nginx/conf.d/websocket.conf"
@@ -243,13 +241,13 @@ def strict_edge() -> Iterator[dict[str, object]]:
         "websocket_nginx_new_session_burst": 5,
         "websocket_nginx_worker_shutdown_timeout": 3,
     }
-    result = playbook("playbooks/loadbalancer.yml", "-i", str(INVENTORY), "-e", json.dumps(extra))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    result = playbook("playbooks/loadbalancer.yml", "-e", json.dumps(extra))
+    assert result.rc == 0, result.output[-5000:]
     try:
         yield extra
     finally:
-        restored = playbook("playbooks/loadbalancer.yml", "-i", str(INVENTORY))
-        assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-2000:]
+        restored = playbook("playbooks/loadbalancer.yml")
+        assert restored.rc == 0, restored.output[-5000:]
 
 
 def test_healthz_answers_only_the_allowed_networks(url, container, strict_edge):
@@ -343,34 +341,6 @@ def test_polling_bodies_up_to_the_app_message_size_pass_and_larger_ones_get_413(
     assert token.decode() in echoed
 
 
-def self_signed_pair(certificate: Path, key: Path) -> bytes:
-    """A new self-signed pair for localhost and 127.0.0.1 written over the given files; returns the DER."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(private, hashes.SHA256())
-    )
-    key.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
 def served_certificate() -> bytes:
     with handshake(insecure_tls()) as tls:
         return tls.getpeercert(binary_form=True)
@@ -379,11 +349,11 @@ def served_certificate() -> bytes:
 def test_a_new_certificate_on_the_controller_is_copied_and_reloads_nginx(tls_dir, container):
     # The rotation runbook: replace the pair on the controller, run the play; nginx -t, then a reload.
     before = served_certificate()
-    new = self_signed_pair(tls_dir / "websocket.crt", tls_dir / "websocket.key")
+    new = self_signed(tls_dir / "websocket.crt", tls_dir / "websocket.key")
     assert new != before
-    result = playbook("site.yml", "-i", str(INVENTORY))
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
+    result = playbook("site.yml")
+    output = result.output
+    assert result.rc == 0, output[-3000:]
     assert re.search(r"RUNNING HANDLER \[websocket_nginx : Reload nginx\][^\n]*\n\s*changed: \[", output), output
     assert served_certificate() == new
     assert sh(container, "stat", "-c", "%a %U", "/etc/nginx/tls/websocket.key").stdout.split() == ["600", "root"]
@@ -403,10 +373,10 @@ def _throwaway_inventory(tmp_path: Path, container: str) -> Path:
 def _fails_before_any_change(tmp_path: Path, container: str, extra: dict[str, object], message: str) -> None:
     before = site_config(container)
     result = playbook(
-        "playbooks/loadbalancer.yml", "-i", str(_throwaway_inventory(tmp_path, container)), "-e", json.dumps(extra)
+        "playbooks/loadbalancer.yml", "-e", json.dumps(extra), inventory=_throwaway_inventory(tmp_path, container)
     )
-    output = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode != 0
+    output = result.folded
+    assert result.rc != 0
     assert message in output
     assert re.search(rf"{container}\s*:.*changed=0", output)
     assert site_config(container) == before
@@ -442,7 +412,7 @@ def test_bad_tls_input_fails_before_any_change(tmp_path, container, extra, messa
 
 
 def test_a_key_of_another_certificate_fails_before_any_change(tmp_path, container, tls_dir):
-    self_signed_pair(tmp_path / "other.crt", tmp_path / "other.key")
+    self_signed(tmp_path / "other.crt", tmp_path / "other.key")
     extra = {
         "websocket_nginx_tls_enabled": True,
         "websocket_nginx_tls_certificate_src": str(tls_dir / "websocket.crt"),
@@ -459,9 +429,9 @@ def test_a_config_nginx_rejects_never_goes_live_and_the_next_run_tries_again(tmp
     inventory = str(_throwaway_inventory(tmp_path, container))
     extra = json.dumps({"websocket_nginx_upstream_servers": ["no-such-host.invalid:5000"]})
     for _ in range(2):  # the same input again must be tried again and fail again, not pass on untouched files
-        result = playbook("playbooks/loadbalancer.yml", "-i", inventory, "-e", extra)
-        output = " ".join((result.stdout + result.stderr).split())
-        assert result.returncode != 0, output[-3000:]
+        result = playbook("playbooks/loadbalancer.yml", "-e", extra, inventory=inventory)
+        output = result.folded
+        assert result.rc != 0, output[-3000:]
         assert "nginx -t rejected the new configuration, so it was not installed" in output, output[-3000:]
         assert "host not found in upstream" in output
         assert {path: sh(container, "cat", path).stdout for path in live} == live

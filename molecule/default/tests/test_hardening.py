@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from testlib import sh, uwsgi_stats
+from containers import main_pid, sh, status
+from testlib import uwsgi_stats
 
 # systemd-analyze scores 0 (locked down) to 10 (exposed); the scenario may set the limit (provisioner.env).
 EXPOSURE_MAX = float(os.environ.get("WEBSOCKET_EXPOSURE_MAX", "2.5"))
@@ -27,21 +28,15 @@ def exposure(container: str, unit: str) -> float:
     return float(match.group(1))
 
 
-def main_pid(container: str, unit: str) -> int:
-    pid = int(sh(container, "systemctl", "show", "--property=MainPID", "--value", unit).stdout)
-    assert pid > 0, f"{unit} has no main process"
-    return pid
-
-
 def app_dirs(container: str) -> dict[str, str]:
-    """The code directory uWSGI runs in (its stats report the resolved cwd) and the virtualenv of the unit's
-    uwsgi binary (symlinks resolved)."""
+    """The code directory uWSGI runs in (its stats report the resolved cwd; websocket-status does not show it) and
+    the virtualenv of the unit's uwsgi binary (symlinks resolved)."""
     exec_start = sh(container, "systemctl", "show", "--property=ExecStart", "--value", "websocket").stdout
     binary = sh(container, "readlink", "-f", re.search(r"path=(\S+)", exec_start).group(1)).stdout.strip()
     return {"code": uwsgi_stats(container)["cwd"], "venv": binary.rsplit("/", 2)[0]}
 
 
-def status(container: str, pid: int) -> dict[str, str]:
+def proc_status(container: str, pid: int) -> dict[str, str]:
     lines = sh(container, "cat", f"/proc/{pid}/status").stdout.splitlines()
     return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
 
@@ -101,10 +96,10 @@ def test_exposure_is_within_the_limit(container, unit):
 
 def test_every_uwsgi_process_runs_unprivileged_under_seccomp(container):
     uid, _ = ids(container, APP_USER)
-    pids = [main_pid(container, "websocket"), *(worker["pid"] for worker in uwsgi_stats(container)["workers"])]
+    pids = [main_pid(container, "websocket"), *(row["pid"] for row in status(container)["workers"])]
     assert len(pids) >= 2
     for pid in pids:
-        process = status(container, pid)
+        process = proc_status(container, pid)
         assert process["Uid"].split() == [uid] * 4, pid
         assert {name: int(process[name], 16) for name in PRIVILEGES} == dict.fromkeys(PRIVILEGES, 0), pid
         assert (process["NoNewPrivs"], process["Seccomp"]) == ("1", "2"), pid
@@ -112,7 +107,7 @@ def test_every_uwsgi_process_runs_unprivileged_under_seccomp(container):
 
 def test_redis_runs_unprivileged_under_seccomp(container):
     uid, _ = ids(container, "redis")
-    process = status(container, main_pid(container, "redis-server"))
+    process = proc_status(container, main_pid(container, "redis-server"))
     assert process["Uid"].split() == [uid] * 4
     assert {name: int(process[name], 16) for name in PRIVILEGES} == dict.fromkeys(PRIVILEGES, 0)
     assert (process["NoNewPrivs"], process["Seccomp"]) == ("1", "2")

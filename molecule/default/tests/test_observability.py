@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
-from testlib import clients, sh, uwsgi_stats
-
-
-def status(container: str) -> dict:
-    return json.loads(sh(container, "websocket-status", "--json").stdout)
+from containers import sh, status
+from testlib import clients
 
 
 def settled(container: str) -> dict:
@@ -26,7 +22,7 @@ def settled(container: str) -> dict:
 
 
 def test_status_helper_counts_open_connections_per_worker(url, container):
-    workers = {worker["pid"] for worker in uwsgi_stats(container)["workers"]}
+    workers = {row["pid"] for row in status(container)["workers"]}
     before = settled(container)
     with clients(url, 5):
         during = settled(container)

@@ -1,29 +1,5 @@
-import sys
-from pathlib import Path
+"""The faults scenario's fixtures: its container, URL and worker count (read from molecule.yml and host_vars), and
+`healthy`, which every fault test starts from."""
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-
-from faultlib import wait_healthy
-
-# Published by molecule.yml: nginx of the scenario's container on loopback.
-URL = "http://127.0.0.1:18082"
-CONTAINER = "websocket-faults"
-WORKERS = 2  # websocket_app_processes in host_vars
-
-
-@pytest.fixture
-def url() -> str:
-    return URL
-
-
-@pytest.fixture
-def container() -> str:
-    return CONTAINER
-
-
-@pytest.fixture
-def healthy(container: str, url: str) -> dict[int, int]:
-    """Every test starts from a healthy service (whatever the previous one broke): worker id -> pid."""
-    return wait_healthy(container, url, WORKERS)
+from faultlib import healthy  # noqa: F401 (fixtures: pytest finds them by name)
+from scenario import container, url, workers  # noqa: F401

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 import websocket
 
+from containers import sh
 from faultlib import (
     CLOSED,
     QUIET,
@@ -21,7 +22,7 @@ from faultlib import (
     wait_for,
     worker_pids,
 )
-from testlib import WAIT, Client, sh, sid_prefix
+from testlib import WAIT, Client, sid_prefix
 
 UWSGI_LIMIT = 1024 * 1024  # uWSGI's own websocket-max-size default (1024 KiB)
 
@@ -80,16 +81,16 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def limit() -> int:
-    env = sh("websocket-faults", "cat", "/etc/websocket/websocket.env").stdout
+def limit(container: str) -> int:
+    env = sh(container, "cat", "/etc/websocket/websocket.env").stdout
     return int(re.search(r"^WEBSOCKET_MAX_MESSAGE_SIZE=(\d+)$", env, re.MULTILINE).group(1))
 
 
 @pytest.fixture(scope="module")
-def bystanders() -> Iterator[tuple[list[Client], EchoProbe]]:
+def bystanders(container: str, url: str) -> Iterator[tuple[list[Client], EchoProbe]]:
     """A healthy client through nginx on every worker, so one shares the worker of each raw client wherever nginx
     puts it, echoing in the background for the whole module."""
-    with pinned_clients("websocket-faults", "http://127.0.0.1:18082", per_worker=1) as pinned:
+    with pinned_clients(container, url, per_worker=1) as pinned:
         everyone = pinned.all()
         with EchoProbe(everyone, interval=0.3, timeout=WAIT) as probe:
             yield everyone, probe

@@ -11,6 +11,7 @@ import re
 import threading
 import time
 
+from containers import main_pid, playbook, sh
 from faultlib import (
     EchoProbe,
     broadcast_reaches,
@@ -19,7 +20,6 @@ from faultlib import (
     journal_after,
     journal_cursor,
     kill9,
-    main_pid,
     n_restarts,
     pinned_clients,
     processes,
@@ -34,7 +34,7 @@ from faultlib import (
     worker_pids,
     worker_prefixes,
 )
-from testlib import INVENTORY, WAIT, Client, clients, playbook, sh
+from testlib import WAIT, Client, clients
 
 UNITS = ("websocket", "nginx", "redis-server")
 
@@ -166,15 +166,9 @@ def test_a_partition_from_redis_is_noticed_and_broadcasts_resume(
 
 
 def test_a_wrong_redis_password_fails_the_deploy_naming_why_and_puts_the_earlier_settings_back(container, url, healthy):
-    wrong = playbook(
-        "playbooks/websocket.yml",
-        "-i",
-        str(INVENTORY),
-        "-e",
-        "websocket_app_message_queue=redis://:wrong@127.0.0.1:6379/0",
-    )
-    output = " ".join((wrong.stdout + wrong.stderr).split())  # the failure message is folded over lines
-    assert wrong.returncode != 0
+    wrong = playbook("playbooks/websocket.yml", "-e", "websocket_app_message_queue=redis://:wrong@127.0.0.1:6379/0")
+    output = wrong.folded  # the failure message is folded over lines
+    assert wrong.rc != 0
     # The workers loaded and answered /healthz with 503: not subscribed to the queue (the password is refused).
     assert "is not healthy on websocket-faults" in output, output[-3000:]
     assert "answered /healthz with 503" in output
@@ -182,8 +176,8 @@ def test_a_wrong_redis_password_fails_the_deploy_naming_why_and_puts_the_earlier
     # The environment file it replaced is back, and the service runs on it again.
     assert "it was rolled back to the earlier websocket.env, which answers again" in output
     assert subscriptions(container) == ["subscribed", "subscribed"]
-    again = playbook("playbooks/websocket.yml", "-i", str(INVENTORY))
-    assert again.returncode == 0, again.stdout[-3000:]
+    again = playbook("playbooks/websocket.yml")
+    assert again.rc == 0, again.output[-3000:]
 
 
 def test_nginx_reload_with_200_clients_drops_none(container, url, healthy):

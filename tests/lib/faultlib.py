@@ -11,13 +11,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import yaml
 
-from testlib import PROJECT, WAIT, Client, http_get, sh, sid_prefix, uwsgi_stats
+from containers import PROJECT, sh, status
+from testlib import WAIT, Client, http_get, sid_prefix, uwsgi_stats
 
 T = TypeVar("T")
 
@@ -52,10 +52,6 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval:
         time.sleep(interval)
 
 
-def main_pid(container: str, unit: str) -> int:
-    return int(sh(container, "systemctl", "show", "-p", "MainPID", "--value", unit).stdout)
-
-
 def unit_state(container: str, unit: str) -> tuple[str, str]:
     """(is-enabled, is-active) of a unit."""
     enabled = sh(container, "systemctl", "is-enabled", unit, check=False).stdout.strip()
@@ -64,7 +60,9 @@ def unit_state(container: str, unit: str) -> tuple[str, str]:
 
 
 def worker_pids(container: str) -> dict[int, int]:
-    """uWSGI worker id -> pid of every worker that is up (the stats server reports pid 0 while one respawns)."""
+    """uWSGI worker id -> pid of every worker that is up (the stats server reports pid 0 while one respawns).
+    From the stats server, not `websocket-status`: tests poll this while workers die, and websocket-status asks each
+    worker's health path (2 s timeout each) on every call."""
     return {w["id"]: w["pid"] for w in uwsgi_stats(container)["workers"] if w["pid"] > 0}
 
 
@@ -77,14 +75,7 @@ def echo_ok(client: Client, timeout: float = WAIT) -> bool:
             client.sio.send(token)
         except Exception:  # disconnected: no echo
             return False
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                if client.next("message", timeout=left) == token:
-                    return True
-            except Exception:  # queue.Empty: nothing more arrived in time
-                return False
-        return False
+        return _await_token(client, "message", token, timeout)
 
 
 def broadcast_reaches(sender: Client, listener: Client, timeout: float = 2.0) -> bool:
@@ -94,12 +85,17 @@ def broadcast_reaches(sender: Client, listener: Client, timeout: float = 2.0) ->
         sender.sio.emit("broadcast", token)
     except Exception:  # sender disconnected
         return False
+    return _await_token(listener, "broadcast", token, timeout)
+
+
+def _await_token(client: Client, event: str, token: str, timeout: float) -> bool:
+    """True when `token` arrives as `event` within timeout; what arrives before it (late replies) is skipped."""
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         try:
-            if listener.next("broadcast", timeout=left) == token:
+            if client.next(event, timeout=left) == token:
                 return True
-        except Exception:
+        except Exception:  # queue.Empty: nothing more arrived in time
             return False
     return False
 
@@ -123,9 +119,15 @@ def wait_healthy(container: str, url: str, workers: int, timeout: float = 120) -
     return wait_for(ready, timeout, "a healthy service (units active, all workers up, a client echoes)")
 
 
+@pytest.fixture
+def healthy(container: str, url: str, workers: int) -> dict[int, int]:
+    """Every test starts from a healthy service (whatever the previous one broke): worker id -> pid."""
+    return wait_healthy(container, url, workers)
+
+
 def status_rows(container: str) -> list[dict[str, Any]]:
     """Each worker's row of `websocket-status --json` (prefix, pid, health, message-queue subscription...)."""
-    return json.loads(sh(container, "websocket-status", "--json").stdout)["workers"]
+    return status(container)["workers"]
 
 
 def worker_prefixes(container: str) -> dict[str, int]:
@@ -219,7 +221,7 @@ def kill9(container: str, pid: int) -> None:
 
 def restart_container(container: str) -> None:
     subprocess.run(["podman", "restart", container], capture_output=True, text=True, check=True, timeout=300)
-    subprocess.run([str(Path(__file__).with_name("wait-systemd.sh")), container], check=True, timeout=120)
+    subprocess.run([str(PROJECT / "molecule" / "shared" / "wait-systemd.sh"), container], check=True, timeout=120)
 
 
 CLOSED = "<closed>"  # the server ended the WebSocket

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -14,18 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
-from pathlib import Path
 from typing import Any
 
 import requests
 import socketio
 import websocket
 
+from containers import sh
+
 WAIT = 10.0  # seconds to wait for an expected event; a wait, not a speed assertion
 ENGINEIO_PATH = "/socket.io/?EIO=4&transport=websocket"
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
-# The scenario's inventory, written by Molecule: tests re-run the project's own playbooks against it.
-INVENTORY = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "inventory"
 
 
 def _serialize_tls_io() -> None:
@@ -75,23 +71,10 @@ def insecure_tls() -> ssl.SSLContext:
     return context
 
 
-def playbook(*args: str) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook from the project root (its ansible.cfg), uncoloured output for assertions."""
-    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-    return subprocess.run(
-        ["ansible-playbook", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-
-
-def sh(container: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command inside a test container as root."""
-    return subprocess.run(
-        ["podman", "exec", container, *command], capture_output=True, text=True, check=check, timeout=120
-    )
-
-
 def uwsgi_stats(container: str, stats_socket: str = "/run/websocket/stats.sock") -> dict[str, Any]:
-    """The JSON the uWSGI stats server writes on connect."""
+    """The JSON the uWSGI stats server writes on connect. Tests read `websocket-status --json` (containers.status)
+    instead, except for what it lacks: the master's cwd, and a reading without a health probe of every worker (to
+    poll while workers die: faultlib.worker_pids)."""
     reader = (
         "import socket,sys\n"
         "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); d=b''\n"
