@@ -91,6 +91,7 @@ collection: venv
 	rm -rf $(CACHE)/collection && mkdir -p $(CACHE)/collection
 	cp -r templates/collection/. roles app $(CACHE)/collection/
 	cp -n playbooks/*.yml $(CACHE)/collection/playbooks/
+	cp -r playbooks/tasks $(CACHE)/collection/playbooks/
 	ansible-galaxy collection build --force --output-path $(CACHE) $(CACHE)/collection
 
 clean-sandbox:
