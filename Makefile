@@ -109,7 +109,7 @@ docs: venv
 
 unit: venv
 	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
-	python -m pytest -q -p no:cacheprovider -o pythonpath=roles/websocket_app/files/opt/websocket/lib \
+	python -m pytest -q -p no:cacheprovider -o pythonpath='roles/websocket_app/files/opt/websocket/lib roles/websocket_app/files' \
 	  --junitxml=$(REPORTS)/roles.xml roles/websocket_app/tests tests/unit/websocket_app
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/validation.xml molecule/validation
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/packaging.xml molecule/packaging
