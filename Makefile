@@ -92,6 +92,7 @@ collection: venv
 	cp -r templates/collection/. roles app $(CACHE)/collection/
 	cp -r docs $(CACHE)/collection/
 	cp -n playbooks/*.yml $(CACHE)/collection/playbooks/
+	cp -r playbooks/tasks $(CACHE)/collection/playbooks/
 	ansible-galaxy collection build --force --output-path $(CACHE) $(CACHE)/collection
 
 clean-sandbox:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from validationlib import ROLES
+from validationlib import ROLES, ROOT
 
 REDIS = "websocket_redis"
 NGINX = "websocket_nginx"
@@ -24,7 +24,7 @@ ROLE_NAMES = (REDIS, NGINX, APP, FIREWALL)
 BASE: dict[str, dict[str, Any]] = {
     REDIS: {"websocket_redis_password": "a-valid-password-0123456789"},
     NGINX: {},
-    APP: {},
+    APP: {"websocket_app_source_dir": str(ROOT / "app")},
     FIREWALL: {},
 }
 

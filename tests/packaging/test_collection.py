@@ -4,6 +4,7 @@ installed collection can read the roles' documentation, parse the collection's s
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -50,6 +51,7 @@ def test_the_tarball_holds_roles_playbooks_and_app_but_no_tests_or_secrets(tarba
         assert f"roles/{role}/meta/argument_specs.yml" in names
     assert {"playbooks/site.yml", "playbooks/rollback.yml", "meta/runtime.yml", "app/socketapp/wsgi.py"} <= names
     assert "roles/websocket_nginx/vars/Debian-13.yml" in names
+    assert "roles/websocket_nginx/files/www/index.html" in names
     unwanted = [
         n for n in names if n.startswith(("molecule", "bench", "inventory")) or "tests" in n.split("/") or "/." in n
     ]
@@ -86,11 +88,18 @@ def write_play(project: Path, role: str, variables: dict[str, object]) -> Path:
     return path
 
 
-def test_a_role_from_the_collection_accepts_its_defaults(project: Path) -> None:
-    # The default app source is role_path/../../app: the collection ships app/ for exactly that.
-    run = ansible(project, "ansible-playbook", str(write_play(project, "websocket_app", {})), *ONLY_VALIDATION)
+def test_a_role_from_the_collection_accepts_its_defaults_and_the_shipped_app(project: Path) -> None:
+    app = project / "collections/ansible_collections/websocket_bundle/flask_socketio/app"
+    play = write_play(project, "websocket_app", {"websocket_app_source_dir": str(app)})
+    run = ansible(project, "ansible-playbook", str(play), *ONLY_VALIDATION)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "failed=0" in run.stdout
+
+
+def test_a_role_from_the_collection_asks_for_the_app_to_deploy(project: Path) -> None:
+    run = ansible(project, "ansible-playbook", str(write_play(project, "websocket_app", {})), *ONLY_VALIDATION)
+    assert run.returncode != 0
+    assert re.search(r"websocket_app_source_dir\s+must\s+be\s+a\s+directory", run.stdout)
 
 
 def test_a_role_from_the_collection_refuses_bad_input_by_name(project: Path) -> None:

@@ -433,7 +433,10 @@ def test_more_workers_without_a_message_queue_fail_before_any_change(tmp_path):
         "          ansible_connection: containers.podman.podman\n"
         "          ansible_python_interpreter: /usr/bin/python3\n"
     )
-    extra = json.dumps({"websocket_app_processes": 2, "websocket_app_message_queue": ""})
+    # No group_vars here: the source directory the bundle's wiring gives is given too.
+    extra = json.dumps(
+        {"websocket_app_processes": 2, "websocket_app_message_queue": "", "websocket_app_source_dir": f"{PROJECT}/app"}
+    )
     result = playbook("playbooks/websocket.yml", "-e", extra, inventory=inventory)
     output = result.output
     assert result.rc != 0

@@ -1,4 +1,6 @@
-{{ ansible_managed | comment }}
+#
+# Ansible managed
+#
 """Python's garbage collector tuned in every uWSGI worker, whatever the app (uwsgi.ini: `pyimport = websocket_gc`).
 
 A full collection walks every tracked object: the app's modules and about 60 objects per connected client. Untuned,
