@@ -7,8 +7,12 @@ VENV     := $(CURDIR)/.venv
 CACHE    := $(CURDIR)/.cache
 REPORTS  := $(CACHE)/reports
 RELEASE  ?= bookworm
-# Debian releases the default scenario runs on (the other scenarios run on RELEASE).
-RELEASES ?= bookworm trixie
+# Molecule runs of `make test` (a scenario, or scenario@release; plain ones run on RELEASE): the lanes run at the same
+# time, the runs of a lane one after another (molecule/shared/lanes.sh). Longest first; the default scenario's two
+# releases share its Molecule state, so they stay in one lane.
+LANES    ?= apps,faults default,default@trixie,cluster
+comma    := ,
+RUNS     := $(subst $(comma), ,$(LANES))
 SANDBOX  := websocket-sandbox
 SANDBOX_PORT ?= 8080
 HOST_PACKAGES := podman runc debootstrap uidmap python3-venv python3-dev build-essential libssl-dev chromium
@@ -58,7 +62,7 @@ podman-conf: host-deps
 	molecule/shared/podman-env.sh >/dev/null
 
 image: podman-conf
-	for release in $(sort $(RELEASE) $(RELEASES)); do molecule/shared/build-image.sh $$release || exit 1; done
+	for release in $(sort $(RELEASE) $(foreach run,$(RUNS),$(word 2,$(subst @, ,$(run))))); do molecule/shared/build-image.sh $$release || exit 1; done
 
 sandbox: image
 	mkdir -p $(CACHE)/pip
@@ -116,19 +120,12 @@ unit: venv
 	python -m pytest -q --junitxml=$(REPORTS)/shared.xml tests/unit --ignore=tests/unit/websocket_app
 	python -m pytest -q --junitxml=$(REPORTS)/docs.xml tests/docs
 
-SCENARIOS ?= default cluster faults apps
 # Every report `make test` must produce; summary.py fails on any that is missing (a scenario that never reached
 # its tests, a prerequisite of the molecule target that failed).
-EXPECTED_REPORTS = unit roles validation packaging shared docs $(SCENARIOS:%=molecule-%-$(RELEASE)) \
-  $(patsubst %,molecule-default-%,$(filter-out $(RELEASE),$(RELEASES)))
+EXPECTED_REPORTS = unit roles validation packaging shared docs \
+  $(foreach run,$(RUNS),molecule-$(if $(findstring @,$(run)),$(subst @,-,$(run)),$(run)-$(RELEASE)))
 molecule: venv image
-	mkdir -p $(CACHE)/pip
-	# Every scenario runs even when one fails; a scenario that fails outside its tests (create, converge,
-	# idempotence, check) is recorded for summary.py, which counts it as a failure.
-	failed=""; \
-	for scenario in $(SCENARIOS); do molecule test -s $$scenario || failed="$$failed $$scenario"; done; \
-	for release in $(filter-out $(RELEASE),$(RELEASES)); do \
-	  MOLECULE_DEBIAN_RELEASE=$$release molecule test -s default || failed="$$failed default-$$release"; \
-	done; \
-	for scenario in $$failed; do echo "$$scenario" >> $(REPORTS)/failed-scenarios.txt; done; \
-	[ -z "$$failed" ] || { echo "failed scenarios:$$failed"; exit 1; }
+	mkdir -p $(CACHE)/pip $(REPORTS)
+	# Every run goes on when another fails; a run that fails outside its tests (create, converge, idempotence,
+	# check) is recorded for summary.py, which counts it as a failure.
+	molecule/shared/lanes.sh $(REPORTS) $(RELEASE) $(LANES)
