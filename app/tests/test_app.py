@@ -91,22 +91,21 @@ def test_health_says_degraded_while_the_worker_is_not_subscribed():
     assert (body["status"], body["message_queue"]) == ("degraded", "down")
 
 
+def handshake_status(app, origin: str) -> int:
+    """The status of a polling handshake sent with this Origin."""
+    return app.test_client().get("/socket.io/?EIO=4&transport=polling", headers={"Origin": origin}).status_code
+
+
 def test_default_origins_are_same_origin_only(app):
     assert Settings().cors_for_socketio is None
-    client = app.test_client()
-    ok = client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": "http://localhost"})
-    foreign = client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": "http://evil.example"})
-    assert ok.status_code == 200
-    assert foreign.status_code == 400
+    assert handshake_status(app, "http://localhost") == 200
+    assert handshake_status(app, "http://evil.example") == 400
 
 
 def test_configured_origins_replace_same_origin():
     app = create_app(Settings(cors_allowed_origins=("https://chat.example",)))
-    client = app.test_client()
-    allowed = client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": "https://chat.example"})
-    same_host = client.get("/socket.io/?EIO=4&transport=polling", headers={"Origin": "http://localhost"})
-    assert allowed.status_code == 200
-    assert same_host.status_code == 400
+    assert handshake_status(app, "https://chat.example") == 200
+    assert handshake_status(app, "http://localhost") == 400
 
 
 def test_settings_come_from_the_environment():
