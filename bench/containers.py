@@ -42,9 +42,10 @@ def main_pid(container: str, unit: str) -> int:
     return pid
 
 
-def status(container: str) -> dict[str, Any]:
-    """`websocket-status --json`: the master's pid, listen queue, connections and one row per worker."""
-    return json.loads(sh(container, "websocket-status", "--json").stdout)
+def status(container: str, health: bool = True) -> dict[str, Any]:
+    """`websocket-status --json`: the master's pid and cwd, listen queue, connections and one row per worker.
+    health=False skips asking each worker's health path (2 s timeout each): for polling while workers die."""
+    return json.loads(sh(container, "websocket-status", "--json", *([] if health else ["--no-health"])).stdout)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from containers import PROJECT, sh, status
-from testlib import WAIT, Client, http_get, sid_prefix, uwsgi_stats
+from testlib import WAIT, Client, http_get, sid_prefix
 
 T = TypeVar("T")
 
@@ -60,10 +60,9 @@ def unit_state(container: str, unit: str) -> tuple[str, str]:
 
 
 def worker_pids(container: str) -> dict[int, int]:
-    """uWSGI worker id -> pid of every worker that is up (the stats server reports pid 0 while one respawns).
-    From the stats server, not `websocket-status`: tests poll this while workers die, and websocket-status asks each
-    worker's health path (2 s timeout each) on every call."""
-    return {w["id"]: w["pid"] for w in uwsgi_stats(container)["workers"] if w["pid"] > 0}
+    """uWSGI worker id -> pid of every worker that is up (pid 0 while one respawns). Polled while workers die, so
+    without the health probes."""
+    return {w["worker"]: w["pid"] for w in status(container, health=False)["workers"] if w["pid"] > 0}
 
 
 def echo_ok(client: Client, timeout: float = WAIT) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import queue
 import ssl
 import time
@@ -17,8 +16,6 @@ from typing import Any
 import requests
 import socketio
 import websocket
-
-from containers import sh
 
 WAIT = 10.0  # seconds to wait for an expected event; a wait, not a speed assertion
 ENGINEIO_PATH = "/socket.io/?EIO=4&transport=websocket"
@@ -69,19 +66,6 @@ def insecure_tls() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def uwsgi_stats(container: str, stats_socket: str = "/run/websocket/stats.sock") -> dict[str, Any]:
-    """The JSON the uWSGI stats server writes on connect. Tests read `websocket-status --json` (containers.status)
-    instead, except for what it lacks: the master's cwd, and a reading without a health probe of every worker (to
-    poll while workers die: faultlib.worker_pids)."""
-    reader = (
-        "import socket,sys\n"
-        "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); d=b''\n"
-        "while (b:=s.recv(65536)): d+=b\n"
-        "sys.stdout.write(d.decode())\n"
-    )
-    return json.loads(sh(container, "python3", "-c", reader, stats_socket).stdout)
 
 
 @dataclass

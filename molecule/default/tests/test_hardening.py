@@ -11,7 +11,6 @@ import uuid
 import pytest
 
 from containers import main_pid, sh, status
-from testlib import uwsgi_stats
 
 # systemd-analyze scores 0 (locked down) to 10 (exposed); the scenario may set the limit (provisioner.env).
 EXPOSURE_MAX = float(os.environ.get("WEBSOCKET_EXPOSURE_MAX", "2.5"))
@@ -29,11 +28,11 @@ def exposure(container: str, unit: str) -> float:
 
 
 def app_dirs(container: str) -> dict[str, str]:
-    """The code directory uWSGI runs in (its stats report the resolved cwd; websocket-status does not show it) and
-    the virtualenv of the unit's uwsgi binary (symlinks resolved)."""
+    """The code directory uWSGI runs in (the resolved cwd websocket-status reports) and the virtualenv of the unit's
+    uwsgi binary (symlinks resolved)."""
     exec_start = sh(container, "systemctl", "show", "--property=ExecStart", "--value", "websocket").stdout
     binary = sh(container, "readlink", "-f", re.search(r"path=(\S+)", exec_start).group(1)).stdout.strip()
-    return {"code": uwsgi_stats(container)["cwd"], "venv": binary.rsplit("/", 2)[0]}
+    return {"code": status(container, health=False)["cwd"], "venv": binary.rsplit("/", 2)[0]}
 
 
 def proc_status(container: str, pid: int) -> dict[str, str]:
