@@ -110,7 +110,7 @@ unit: venv
 	cd app && python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/unit.xml tests
 	python -m pytest -q -p no:cacheprovider -o pythonpath=roles/websocket_app/files/opt/websocket/lib \
 	  --junitxml=$(REPORTS)/roles.xml roles/websocket_app/tests
-	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/validation.xml molecule/validation
+	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/validation.xml tests/validation
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/packaging.xml molecule/packaging
 	python -m pytest -q -p no:cacheprovider -o pythonpath=molecule/shared --junitxml=$(REPORTS)/shared.xml \
 	  molecule/shared
