@@ -114,6 +114,7 @@ unit: venv
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/render.xml tests/render
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/specs.xml tests/unit/test_specs.py
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/conversions.xml tests/unit/test_conversions.py
+	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/wiring.xml tests/wiring
 	python -m pytest -q -p no:cacheprovider --junitxml=$(REPORTS)/packaging.xml molecule/packaging
 	python -m pytest -q -p no:cacheprovider -o pythonpath=molecule/shared --junitxml=$(REPORTS)/shared.xml \
 	  molecule/shared
@@ -121,7 +122,7 @@ unit: venv
 SCENARIOS ?= default cluster faults apps
 # Every report `make test` must produce; summary.py fails on any that is missing (a scenario that never reached
 # its tests, a prerequisite of the molecule target that failed).
-EXPECTED_REPORTS = unit roles validation render specs conversions packaging shared $(SCENARIOS:%=molecule-%-$(RELEASE)) \
+EXPECTED_REPORTS = unit roles validation render specs conversions wiring packaging shared $(SCENARIOS:%=molecule-%-$(RELEASE)) \
   $(patsubst %,molecule-default-%,$(filter-out $(RELEASE),$(RELEASES)))
 molecule: venv image
 	mkdir -p $(CACHE)/pip
