@@ -1378,11 +1378,21 @@ FIREWALL_RULE = {"name": "workers", "ports": [15001], "sources": ["10.0.0.5"]}
 FIREWALL_CASES = [
     _case(
         FIREWALL,
+        "rules-shape",
+        {"websocket_firewall_rules": "name=workers ports=15001 sources=10.0.0.5"},
+        "websocket_firewall_rules",
+        "must be a list",
+        shown="name=workers ports=15001",
+    ),
+    # argument_specs checks the keys of each rule (its suboptions).
+    _case(
+        FIREWALL,
         "rule-keys",
         {"websocket_firewall_rules": [{"name": "workers", "port": 15001}]},
         "websocket_firewall_rules",
-        "{name, ports, sources}",
+        "name, ports, sources",
         shown="port",
+        by_argspec=True,
     ),
     _case(
         FIREWALL,
@@ -1399,6 +1409,22 @@ FIREWALL_CASES = [
         "websocket_firewall_rules",
         "1-65535",
         shown="70000",
+    ),
+    _case(
+        FIREWALL,
+        "rule-ports-string",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"ports": "15001"}]},
+        "websocket_firewall_rules",
+        "1-65535, the ports of a rule a list",
+        shown='"15001"',
+    ),
+    _case(
+        FIREWALL,
+        "rule-sources-string",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"sources": "10.0.0.5"}]},
+        "websocket_firewall_rules",
+        "the sources of a rule a list",
+        shown='"10.0.0.5"',
     ),
     _case(
         FIREWALL,

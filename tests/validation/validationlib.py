@@ -51,9 +51,16 @@ class HostResult:
         name, _, action = self.failed_task
         if action == ARGSPEC_ACTION:
             errors = self.failure.get("argument_errors") or [self.failure.get("msg", "")]
-            return sorted({(ARGSPEC, _argspec_variable(str(error))) for error in errors})
+            named = {_argspec_variable(str(error)) for error in errors}
+            # An element that is no mapping also gets a bare "dictionary requested" line beside the one naming it.
+            named = {name for name in named if not name.startswith("dictionary requested")} or named
+            return sorted((ARGSPEC, name) for name in named)
         if "results" in self.failure:
-            return [(name, f"item {index}") for index, item in enumerate(self.failure["results"]) if item.get("failed")]
+            return [
+                (name, _item_key(index, item.get("item")))
+                for index, item in enumerate(self.failure["results"])
+                if item.get("failed")
+            ]
         return [(name, str(self.failure.get("assertion", "")))]
 
 
@@ -70,8 +77,16 @@ def positive_host(role: str) -> str:
     return f"{role.removeprefix('websocket_')}-{POSITIVE}"
 
 
+def _item_key(index: int, item: Any) -> str:
+    """A rule of a data-driven assert is its id; of a literal loop, its position."""
+    return str(item["id"]) if isinstance(item, dict) and "id" in item else f"item {index}"
+
+
 def _argspec_variable(error: str) -> str:
-    match = re.search(r"argument '([^']+)'|value of (\S+) must|option '([^']+)'", error)
+    # Suboptions: "missing required arguments: x found in <option>", "<option>.<key>. Supported parameters ...".
+    match = re.search(
+        r"argument '([^']+)'|value of (\S+) must|option '([^']+)'|found in (\S+)$|^(\w+)\.\w+\. Supported", error
+    )
     return next((group for group in match.groups() if group), error) if match else error
 
 
@@ -151,15 +166,47 @@ def results(process: subprocess.Popen[str]) -> tuple[dict[str, HostResult], str]
     return hosts, stdout + stderr
 
 
+def _task_files(role: str, name: str = "validate.yml") -> list[Path]:
+    """A task file of the role and, recursively, the files it imports or includes."""
+    path = ROLES / role / "tasks" / name
+    files = [path]
+    for task in yaml.safe_load(path.read_text()) or []:
+        for key in ("ansible.builtin.import_tasks", "ansible.builtin.include_tasks"):
+            if key in task:
+                files += _task_files(role, task[key])
+    return files
+
+
+def _validation_tasks(role: str) -> list[dict[str, Any]]:
+    return [task for path in _task_files(role) for task in yaml.safe_load(path.read_text()) or []]
+
+
+def _data_rule_ids(role: str, task: dict[str, Any]) -> list[str]:
+    """The ids of a data-driven assert (loop over variables): the shape rules generated from argument_specs
+    (every list and dict option), then the `id` of every item of its list variables."""
+    ids = []
+    if "_shape" in task["loop"]:
+        options = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        ids += [
+            f"{name}-shape" for name, spec in options["main"]["options"].items() if spec.get("type") in ("list", "dict")
+        ]
+    for value in task.get("vars", {}).values():
+        if isinstance(value, list):
+            ids += [str(item["id"]) for item in value if isinstance(item, dict) and "id" in item]
+    return ids
+
+
 def rules_of(role: str) -> set[tuple[str, str]]:
-    """Every rule in roles/<role>/tasks/validate.yml: each loop item of a looped assert, each `that` otherwise."""
-    tasks = yaml.safe_load((ROLES / role / "tasks" / "validate.yml").read_text()) or []
+    """Every rule of the role's validation: each loop item of a looped assert (its id in a data-driven one), each
+    `that` otherwise."""
     rules: set[tuple[str, str]] = set()
-    for task in tasks:
+    for task in _validation_tasks(role):
         assertion = task.get("ansible.builtin.assert")
         if assertion is None:
             continue
-        if "loop" in task:
+        if isinstance(task.get("loop"), str):
+            rules.update((task["name"], rule_id) for rule_id in _data_rule_ids(role, task))
+        elif "loop" in task:
             rules.update((task["name"], f"item {index}") for index in range(len(task["loop"])))
         else:
             that = assertion["that"]
@@ -168,12 +215,11 @@ def rules_of(role: str) -> set[tuple[str, str]]:
 
 
 def label_of(role: str, key: tuple[str, str]) -> str:
-    """A readable name for a rule key: the loop item's variable, or the condition."""
+    """A readable name for a rule key: the loop item's variable, or the rule's id or condition."""
     name, rule = key
     if name == ARGSPEC or not rule.startswith("item "):
         return rule
-    tasks = yaml.safe_load((ROLES / role / "tasks" / "validate.yml").read_text()) or []
-    task = next(task for task in tasks if task.get("name") == name)
+    task = next(task for task in _validation_tasks(role) if task.get("name") == name)
     return str(task["loop"][int(rule.split()[1])].get("var", rule))
 
 
@@ -184,13 +230,5 @@ def role_variables(role: str) -> set[str]:
 
 
 def validation_paths(role: str) -> tuple[Path, ...]:
-    """Task files the validation phase may run: validate.yml and the files it imports."""
-    tasks_dir = ROLES / role / "tasks"
-    validate = tasks_dir / "validate.yml"
-    imported = [
-        tasks_dir / task[key]
-        for task in yaml.safe_load(validate.read_text()) or []
-        for key in ("ansible.builtin.import_tasks", "ansible.builtin.include_tasks")
-        if key in task
-    ]
-    return (validate, *imported)
+    """Task files the validation phase may run: validate.yml and the files it imports, recursively."""
+    return tuple(_task_files(role))
