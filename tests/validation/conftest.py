@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cases import BASE, ROLE_NAMES, cases_of
+from cases import BASE, ROLE_NAMES, STRINGS, cases_of, strings_host
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -70,6 +70,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RoleRun]:
     started = {}
     for role in ROLE_NAMES:
         hosts: dict[str, dict[str, Any]] = {positive_host(role): dict(BASE[role])}
+        if role in STRINGS:
+            hosts[strings_host(role)] = {**BASE[role], **STRINGS[role]}
         for case in cases_of(role):
             hosts[case.host] = {**BASE[role], **_substitute(case.given, workdir / "files")}
         write_run(role, hosts, workdir / role)

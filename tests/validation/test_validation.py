@@ -10,7 +10,7 @@ import re
 
 import pytest
 import yaml
-from cases import CASES, ROLE_NAMES, Case, cases_of
+from cases import CASES, ROLE_NAMES, STRINGS, Case, cases_of, strings_host
 from validationlib import (
     ARGSPEC,
     ARGSPEC_ACTION,
@@ -52,6 +52,13 @@ def test_defaults_pass_and_change_nothing(runs: dict[str, RoleRun], role: str) -
     assert result.failure is None, result.messages()
     assert result.stats["changed"] == 0
     assert result.stats["ok"] > 1  # argument_specs and the role's own checks ran
+    _ran_only_validation(role, result)
+
+
+@pytest.mark.parametrize("role", sorted(STRINGS))
+def test_booleans_and_numbers_given_as_strings_pass(runs: dict[str, RoleRun], role: str) -> None:
+    result = runs[role].hosts[strings_host(role)]
+    assert result.failure is None, result.messages()
     _ran_only_validation(role, result)
 
 

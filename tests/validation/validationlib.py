@@ -183,16 +183,18 @@ def _validation_tasks(role: str) -> list[dict[str, Any]]:
 
 def _data_rule_ids(role: str, task: dict[str, Any]) -> list[str]:
     """The ids of a data-driven assert (loop over variables): the shape rules generated from argument_specs
-    (every list and dict option), then the `id` of every item of its list variables."""
+    (every list and dict option), a range rule per variable of its `*_ranges`, the `id` of every item of its lists."""
     ids = []
     if "_shape" in task["loop"]:
         options = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
         ids += [
             f"{name}-shape" for name, spec in options["main"]["options"].items() if spec.get("type") in ("list", "dict")
         ]
-    for value in task.get("vars", {}).values():
+    for name, value in task.get("vars", {}).items():
         if isinstance(value, list):
             ids += [str(item["id"]) for item in value if isinstance(item, dict) and "id" in item]
+        elif name.endswith("_ranges") and isinstance(value, dict):
+            ids += [f"{variable}-range" for variable in value]
     return ids
 
 
