@@ -38,6 +38,13 @@ STRINGS: dict[str, dict[str, Any]] = {
         "websocket_redis_port": "6379",
         "websocket_redis_maxclients": "10000",
     },
+    NGINX: {
+        "websocket_nginx_tls_enabled": "false",
+        "websocket_nginx_tls_http2": "no",
+        "websocket_nginx_hsts_include_subdomains": "yes",
+        "websocket_nginx_listen_port": "80",
+        "websocket_nginx_fail_timeout": "5",
+    },
     FIREWALL: {"websocket_firewall_enabled": "false"},
 }
 
@@ -373,7 +380,7 @@ NGINX_CASES = [
         "fail-timeout-zero",
         {"websocket_nginx_fail_timeout": 0},
         "websocket_nginx_fail_timeout",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -413,7 +420,7 @@ NGINX_CASES = [
         "user-groups-string",
         {"websocket_nginx_user_groups": "websocket"},
         "websocket_nginx_user_groups",
-        "list of group names",
+        "must be a list",
         shown='"websocket"',
     ),
     _case(
@@ -447,7 +454,7 @@ NGINX_CASES = [
         "client-max-body-size-zero",
         {"websocket_nginx_client_max_body_size": 0},
         "websocket_nginx_client_max_body_size",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -495,7 +502,7 @@ NGINX_CASES = [
         "limit-conn-negative",
         {"websocket_nginx_limit_conn": -1},
         "websocket_nginx_limit_conn",
-        "0 (off)",
+        "at least 0",
         shown="-1",
     ),
     _case(
@@ -511,7 +518,7 @@ NGINX_CASES = [
         "new-session-rate-negative",
         {"websocket_nginx_new_session_rate": -1},
         "websocket_nginx_new_session_rate",
-        "0 (off)",
+        "at least 0",
         shown="-1",
     ),
     _case(
@@ -519,7 +526,7 @@ NGINX_CASES = [
         "new-session-burst-negative",
         {"websocket_nginx_new_session_burst": -1},
         "websocket_nginx_new_session_burst",
-        "0 or more",
+        "at least 0",
         shown="-1",
     ),
     _case(
@@ -535,7 +542,7 @@ NGINX_CASES = [
         "client-timeout-zero",
         {"websocket_nginx_client_timeout": 0},
         "websocket_nginx_client_timeout",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -543,7 +550,7 @@ NGINX_CASES = [
         "worker-shutdown-timeout-zero",
         {"websocket_nginx_worker_shutdown_timeout": 0},
         "websocket_nginx_worker_shutdown_timeout",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -607,20 +614,6 @@ NGINX_CASES = [
             "websocket_nginx_worker_processes",
         ),
     ),
-    *(
-        _case(
-            NGINX,
-            f"{name.removeprefix(NGINX + '_').replace('_', '-')}-string",
-            {name: "false"},
-            name,
-            "true or false",
-        )
-        for name in (
-            f"{NGINX}_tls_enabled",
-            f"{NGINX}_tls_http2",
-            f"{NGINX}_hsts_include_subdomains",
-        )
-    ),
     _case(
         NGINX,
         "tls-port-too-high",
@@ -651,7 +644,7 @@ NGINX_CASES = [
         "tls-protocols-string",
         {"websocket_nginx_tls_protocols": "TLSv1.3"},
         "websocket_nginx_tls_protocols",
-        "non-empty list of TLSv1.2, TLSv1.3",
+        "must be a list",
         shown='"TLSv1.3"',
     ),
     _case(
@@ -675,7 +668,7 @@ NGINX_CASES = [
         "hsts-max-age-negative",
         {"websocket_nginx_hsts_max_age": -1},
         "websocket_nginx_hsts_max_age",
-        "0 or more",
+        "at least 0",
         shown="-1",
     ),
     _case(
@@ -716,7 +709,7 @@ NGINX_CASES = [
         "tls-plain-http-networks-string",
         {"websocket_nginx_tls_plain_http_networks": "127.0.0.0/8"},
         "websocket_nginx_tls_plain_http_networks",
-        "list of addresses or CIDR ranges",
+        "must be a list",
         shown='"127.0.0.0/8"',
     ),
     # TLS on without the certificate files: on the controller (copied from there) or on the host.
@@ -800,6 +793,26 @@ NGINX_CASES = [
         "not a file there",
         shown="/nonexistent/site.key",
         related=TLS_ON_HOST,
+    ),
+    _case(
+        NGINX,
+        "ping-window-zero",
+        {"websocket_nginx_ping_window": 0},
+        "websocket_nginx_ping_window",
+        "at least 1",
+        shown="0",
+    ),
+    *(
+        _case(
+            NGINX, f"{name.removeprefix(NGINX + '_').replace('_', '-')}-string", {name: value}, name, kind, shown=value
+        )
+        for name, value, kind in (
+            (f"{NGINX}_upstream_servers", "unix:/run/websocket-sockets/worker-1.sock", "must be a list"),
+            (f"{NGINX}_health_allow", "127.0.0.0/8", "must be a list"),
+            (f"{NGINX}_limit_conn_exempt", "127.0.0.1", "must be a list"),
+            (f"{NGINX}_tls_ciphers", "ECDHE-RSA-AES128-GCM-SHA256", "must be a list"),
+            (f"{NGINX}_upstream_sid_prefixes", "unix:/a=b", "must be a mapping"),
+        )
     ),
 ]
 
