@@ -45,6 +45,14 @@ STRINGS: dict[str, dict[str, Any]] = {
         "websocket_nginx_listen_port": "80",
         "websocket_nginx_fail_timeout": "5",
     },
+    APP: {
+        "websocket_app_cors_allow_any": "false",
+        "websocket_app_socketio_logger": "no",
+        "websocket_app_gc_tuning": "yes",
+        "websocket_app_enabled": "true",
+        "websocket_app_keep_releases": "3",
+        "websocket_app_worker_headroom": "1.5",
+    },
     FIREWALL: {"websocket_firewall_enabled": "false"},
 }
 
@@ -820,14 +828,6 @@ QUEUE = {"websocket_app_message_queue": "redis://:a-valid-password-0123456789@12
 TLS_QUEUE = "rediss://websocket:tls-queue-password-0123@10.0.0.5:6379/0"
 CONFIG_FILE = {"src": "{files}/app.conf.j2", "dest": "app.conf"}
 GIT = {"websocket_app_source": "git", "websocket_app_git_repo": "https://git.example/app.git"}
-APP_BOOLEANS = (
-    f"{APP}_socketio_logger",
-    f"{APP}_engineio_logger",
-    f"{APP}_always_connect",
-    f"{APP}_async_handlers",
-    f"{APP}_gc_tuning",
-    f"{APP}_enabled",
-)
 
 APP_CASES = [
     # Identity, paths and the source of the code
@@ -1024,8 +1024,8 @@ APP_CASES = [
         "extra-requirements-string",
         {"websocket_app_extra_requirements": "flask-cors==6.0.1"},
         "websocket_app_extra_requirements",
-        "a list of pins",
-        shown='got a string: "flask-cors==6.0.1"',
+        "must be a list",
+        shown='"flask-cors==6.0.1"',
     ),
     _case(
         APP,
@@ -1065,14 +1065,16 @@ APP_CASES = [
         "config-files-without-src",
         {"websocket_app_config_files": [{"dest": "app.conf"}]},
         "websocket_app_config_files",
-        "must each be {src, dest}",
+        "missing required arguments: src",
+        by_argspec=True,
     ),
     _case(
         APP,
         "config-files-without-dest",
         {"websocket_app_config_files": [{"src": "{files}/app.conf.j2"}]},
         "websocket_app_config_files",
-        "must each be {src, dest}",
+        "missing required arguments: dest",
+        by_argspec=True,
     ),
     _case(
         APP,
@@ -1266,7 +1268,7 @@ APP_CASES = [
         "ping-interval-zero",
         {"websocket_app_ping_interval": 0},
         "websocket_app_ping_interval",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -1274,7 +1276,7 @@ APP_CASES = [
         "ping-timeout-zero",
         {"websocket_app_ping_timeout": 0},
         "websocket_app_ping_timeout",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -1282,7 +1284,7 @@ APP_CASES = [
         "max-message-size-zero",
         {"websocket_app_max_message_size": 0},
         "websocket_app_max_message_size",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -1299,7 +1301,7 @@ APP_CASES = [
         "client-event-rate-zero",
         {"websocket_app_client_event_rate": 0},
         "websocket_app_client_event_rate",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -1307,7 +1309,7 @@ APP_CASES = [
         "client-event-burst-zero",
         {"websocket_app_client_event_burst": 0},
         "websocket_app_client_event_burst",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -1315,7 +1317,7 @@ APP_CASES = [
         "max-broadcast-size-zero",
         {"websocket_app_max_broadcast_size": 0},
         "websocket_app_max_broadcast_size",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -1323,7 +1325,7 @@ APP_CASES = [
         "connect-timeout-zero",
         {"websocket_app_connect_timeout": 0},
         "websocket_app_connect_timeout",
-        "1 or more",
+        "at least 1",
         shown="0",
     ),
     _case(
@@ -1331,7 +1333,7 @@ APP_CASES = [
         "restart-sec-negative",
         {"websocket_app_restart_sec": -1},
         "websocket_app_restart_sec",
-        "0 or more",
+        "at least 0",
         shown="-1",
     ),
     _case(
@@ -1339,7 +1341,7 @@ APP_CASES = [
         "reload-mercy-zero",
         {"websocket_app_reload_mercy": 0},
         "websocket_app_reload_mercy",
-        "from 1 to 60",
+        "1-60",
         shown="0",
     ),
     _case(
@@ -1347,7 +1349,7 @@ APP_CASES = [
         "reload-mercy-too-long",
         {"websocket_app_reload_mercy": 61},
         "websocket_app_reload_mercy",
-        "from 1 to 60",
+        "1-60",
         shown="61",
     ),
     _case(APP, "channel-empty", {"websocket_app_channel": ""}, "websocket_app_channel", "a channel name", shown='""'),
@@ -1364,16 +1366,8 @@ APP_CASES = [
         "cors-allowed-origins-string",
         {"websocket_app_cors_allowed_origins": "https://chat.example"},
         "websocket_app_cors_allowed_origins",
-        "a list of origins",
+        "must be a list",
         shown='"https://chat.example"',
-    ),
-    _case(
-        APP,
-        "cors-allow-any-string",
-        {"websocket_app_cors_allow_any": "false"},
-        "websocket_app_cors_allow_any",
-        "true or false",
-        shown='"false"',
     ),
     _case(
         APP,
@@ -1384,15 +1378,13 @@ APP_CASES = [
         related=("websocket_app_cors_allowed_origins",),
     ),
     *(
-        _case(
-            APP,
-            f"{name.removeprefix(APP + '_').replace('_', '-')}-string",
-            {name: "no"},
-            name,
-            "true or false",
-            shown='"no"',
+        _case(APP, f"{name.removeprefix(APP + '_').replace('_', '-')}-string", {name: value}, name, kind, shown=shown)
+        for name, value, kind, shown in (
+            (f"{APP}_source_exclude", "venv", "must be a list", '"venv"'),
+            (f"{APP}_server_requirements", "uWSGI==2.0.31", "must be a list", '"uWSGI==2.0.31"'),
+            (f"{APP}_config_files", "src=app.conf.j2 dest=app.conf", "must be a list", "src=app.conf.j2"),
+            (f"{APP}_environment", "LEVEL=debug", "must be a mapping", "got a str"),
         )
-        for name in APP_BOOLEANS
     ),
 ]
 
