@@ -115,14 +115,16 @@ docs: venv
 unit: venv
 	python -m pytest -q --junitxml=$(REPORTS)/unit.xml app/tests
 	python -m pytest -q --junitxml=$(REPORTS)/roles.xml tests/unit/websocket_app
-	python -m pytest -q --junitxml=$(REPORTS)/validation.xml molecule/validation
+	python -m pytest -q --junitxml=$(REPORTS)/validation.xml tests/validation
+	python -m pytest -q --junitxml=$(REPORTS)/render.xml tests/render
+	python -m pytest -q --junitxml=$(REPORTS)/wiring.xml tests/wiring
 	python -m pytest -q --junitxml=$(REPORTS)/packaging.xml tests/packaging
 	python -m pytest -q --junitxml=$(REPORTS)/shared.xml tests/unit --ignore=tests/unit/websocket_app
 	python -m pytest -q --junitxml=$(REPORTS)/docs.xml tests/docs
 
 # Every report `make test` must produce; summary.py fails on any that is missing (a scenario that never reached
 # its tests, a prerequisite of the molecule target that failed).
-EXPECTED_REPORTS = unit roles validation packaging shared docs \
+EXPECTED_REPORTS = unit roles validation render wiring packaging shared docs \
   $(foreach run,$(RUNS),molecule-$(if $(findstring @,$(run)),$(subst @,-,$(run)),$(run)-$(RELEASE)))
 molecule: venv image
 	mkdir -p $(CACHE)/pip $(REPORTS)

@@ -1,0 +1,1473 @@
+"""The rule table: one bad input per row, the variable its message must name and what it must say is allowed.
+
+Each row breaks exactly one rule and leaves every other input valid. Rows for types and choices are generated from
+each role's meta/argument_specs.yml, so a new option is covered as soon as it is documented. `{files}` in a value
+is replaced by a directory of fixture files (certificates, a requirements file, ...), see conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from validationlib import ROLES, ROOT
+
+REDIS = "websocket_redis"
+NGINX = "websocket_nginx"
+APP = "websocket_app"
+FIREWALL = "websocket_firewall"
+ROLE_NAMES = (REDIS, NGINX, APP, FIREWALL)
+
+# What every host of a role gets besides its row: the inputs a role requires and has no usable default for.
+BASE: dict[str, dict[str, Any]] = {
+    REDIS: {"websocket_redis_password": "a-valid-password-0123456789"},
+    NGINX: {},
+    APP: {"websocket_app_source_dir": str(ROOT / "app")},
+    FIREWALL: {},
+}
+
+
+# Booleans and numbers given as strings (-e key=value on the command line): the roles convert them where they are
+# used, so these hosts pass validation (roles whose rules are data, rules.yml).
+STRINGS: dict[str, dict[str, Any]] = {
+    REDIS: {
+        "websocket_redis_persistence": "false",
+        "websocket_redis_tls_enabled": "no",
+        "websocket_redis_port": "6379",
+        "websocket_redis_maxclients": "10000",
+    },
+    NGINX: {
+        "websocket_nginx_tls_enabled": "false",
+        "websocket_nginx_tls_http2": "no",
+        "websocket_nginx_hsts_include_subdomains": "yes",
+        "websocket_nginx_listen_port": "80",
+        "websocket_nginx_fail_timeout": "5",
+    },
+    APP: {
+        "websocket_app_cors_allow_any": "false",
+        "websocket_app_socketio_logger": "no",
+        "websocket_app_gc_tuning": "yes",
+        "websocket_app_enabled": "true",
+        "websocket_app_keep_releases": "3",
+        "websocket_app_worker_headroom": "1.5",
+    },
+    FIREWALL: {"websocket_firewall_enabled": "false"},
+}
+
+
+def strings_host(role: str) -> str:
+    return f"{role.removeprefix('websocket_')}-strings"
+
+
+@dataclass(frozen=True)
+class Case:
+    role: str
+    id: str
+    given: dict[str, Any]  # the row's inventory variables (on top of BASE)
+    var: str  # the variable the message must name
+    allowed: tuple[str, ...]  # what the message must say is allowed
+    shown: str | None = None  # how the message must show the value given (None: the value is secret or implied)
+    related: tuple[str, ...] = ()  # other variables the message may name (cross-field rules)
+    secret: str = ""  # must appear nowhere in the output (a password given)
+    known: str = ""  # why this row is not refused cleanly yet (a defect outside the validation files)
+    by_argspec: bool = False  # refused by argument_specs (the role's first, generated task)
+
+    @property
+    def host(self) -> str:
+        return f"{self.role.removeprefix('websocket_')}-{self.id}"
+
+
+def _case(role: str, id_: str, given: dict[str, Any], var: str, *allowed: str, **extra: Any) -> Case:
+    return Case(role, id_, given, var, tuple(allowed), **extra)
+
+
+# Wrong types that break a derived default before argument_specs can name them (none left: fix them in the
+# role's defaults/main.yml, not here).
+KNOWN_DEFECTS: dict[str, str] = {}
+
+# Bad values argument_specs refuses for each type (str and path accept anything: they convert it).
+_WRONG_TYPE: dict[str, Any] = {
+    "int": "lots",
+    "bool": "maybe",
+    "list": {"not": "a list"},
+    "dict": "not-a-dict",
+}
+
+
+def argspec_cases(role: str) -> list[Case]:
+    """A wrong type and an unknown choice for every option argument_specs can check."""
+    options = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
+    cases = []
+    for name, spec in options["options"].items():
+        kind = spec.get("type", "str")
+        short = name.removeprefix(role + "_").replace("_", "-")
+        if kind in _WRONG_TYPE:
+            given = {name: _WRONG_TYPE[kind]}
+            known = KNOWN_DEFECTS.get(name, "")
+            cases.append(Case(role, f"{short}-type", given, name, (f"to {kind}",), known=known, by_argspec=True))
+        if kind == "list" and spec.get("elements") in _WRONG_TYPE and spec.get("elements") != "list":
+            element = spec["elements"]
+            bad = _WRONG_TYPE[element] if element != "dict" else "not-a-dict"
+            cases.append(Case(role, f"{short}-elements", {name: [bad]}, name, (f"to {element}",), by_argspec=True))
+        if "choices" in spec:
+            choices = ", ".join(str(choice) for choice in spec["choices"])
+            bad = ["not-a-choice"] if kind == "list" else "not-a-choice"
+            given = {name: bad}
+            cases.append(Case(role, f"{short}-choice", given, name, (choices,), shown="not-a-choice", by_argspec=True))
+    return cases
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value)
+
+
+REDIS_TLS_PAIR = {
+    "websocket_redis_tls_enabled": True,
+    "websocket_redis_tls_certificate_src": "{files}/tls/site.crt",
+    "websocket_redis_tls_certificate_key_src": "{files}/tls/site.key",
+}
+# The host-file rule explains itself with the TLS switch and the _src pair.
+REDIS_TLS_ON_HOST = (
+    "websocket_redis_tls_enabled",
+    "websocket_redis_tls_certificate_src",
+    "websocket_redis_tls_certificate_key_src",
+)
+
+REDIS_CASES = [
+    _case(
+        REDIS,
+        "user-default",
+        {"websocket_redis_user": "default"},
+        "websocket_redis_user",
+        "not default",
+        shown='"default"',
+    ),
+    _case(
+        REDIS,
+        "channels-string",
+        {"websocket_redis_channels": "flask-socketio"},
+        "websocket_redis_channels",
+        "must be a list",
+        shown=_shown("flask-socketio"),
+    ),
+    _case(
+        REDIS,
+        "channels-empty",
+        {"websocket_redis_channels": []},
+        "websocket_redis_channels",
+        "non-empty list of channel names",
+        shown="[]",
+    ),
+    _case(
+        REDIS,
+        "password-empty",
+        {"websocket_redis_password": ""},
+        "websocket_redis_password",
+        "at least 16 characters",
+    ),
+    _case(
+        REDIS,
+        "password-short",
+        {"websocket_redis_password": "short-password"},
+        "websocket_redis_password",
+        "at least 16 characters",
+        secret="short-password",
+    ),
+    _case(
+        REDIS,
+        "password-characters",
+        {"websocket_redis_password": "long-enough-but-has@and/"},
+        "websocket_redis_password",
+        "only letters, digits and ._~-",
+        secret="long-enough-but-has@and/",
+    ),
+    _case(
+        REDIS,
+        "bind-string",
+        {"websocket_redis_bind": "127.0.0.1"},
+        "websocket_redis_bind",
+        "must be a list",
+        shown=_shown("127.0.0.1"),
+    ),
+    _case(
+        REDIS,
+        "bind-empty",
+        {"websocket_redis_bind": []},
+        "websocket_redis_bind",
+        "non-empty list",
+        shown="[]",
+    ),
+    _case(
+        REDIS,
+        "bind-public",
+        {"websocket_redis_bind": ["127.0.0.1", "203.0.113.7"]},
+        "websocket_redis_bind",
+        "loopback or private addresses",
+        shown=_shown(["203.0.113.7"]),
+    ),
+    _case(
+        REDIS,
+        "port-zero",
+        {"websocket_redis_port": 0},
+        "websocket_redis_port",
+        "1-65535",
+        shown="0",
+    ),
+    _case(
+        REDIS,
+        "port-too-high",
+        {"websocket_redis_port": 65536},
+        "websocket_redis_port",
+        "1-65535",
+        shown="65536",
+    ),
+    _case(
+        REDIS,
+        "maxmemory-words",
+        {"websocket_redis_maxmemory": "64 megabytes"},
+        "websocket_redis_maxmemory",
+        "b, kb, mb or gb",
+        shown=_shown("64 megabytes"),
+    ),
+    _case(
+        REDIS,
+        "maxclients-small",
+        {"websocket_redis_maxclients": 15},
+        "websocket_redis_maxclients",
+        "at least 16",
+        shown="15",
+    ),
+    _case(
+        REDIS,
+        "disabled-commands-names",
+        {"websocket_redis_disabled_commands": ["FLUSHALL", "CONFIG SET"]},
+        "websocket_redis_disabled_commands",
+        "Redis command names",
+        shown=_shown(["FLUSHALL", "CONFIG SET"]),
+    ),
+    _case(
+        REDIS,
+        "disabled-commands-string",
+        {"websocket_redis_disabled_commands": "FLUSHALL"},
+        "websocket_redis_disabled_commands",
+        "must be a list",
+        shown=_shown("FLUSHALL"),
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-relative",
+        {"websocket_redis_tls_certificate": "tls/redis.crt"},
+        "websocket_redis_tls_certificate",
+        "absolute path",
+        shown='"tls/redis.crt"',
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-key-spaces",
+        {"websocket_redis_tls_certificate_key": "/etc/redis/my key.pem"},
+        "websocket_redis_tls_certificate_key",
+        "absolute path",
+        shown='"/etc/redis/my key.pem"',
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-src-without-key-src",
+        {"websocket_redis_tls_certificate_src": "{files}/tls/site.crt"},
+        "websocket_redis_tls_certificate_key_src",
+        "both set",
+        shown='("")',
+        related=("websocket_redis_tls_certificate_src",),
+    ),
+    # TLS on without the certificate files: on the controller (copied from there) or on the host.
+    _case(
+        REDIS,
+        "tls-on-without-certificate-src-file",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_src": "{files}/tls/missing.crt"},
+        "websocket_redis_tls_certificate_src",
+        "not a file on the controller",
+        shown="tls/missing.crt",
+        related=("websocket_redis_tls_enabled",),
+    ),
+    _case(
+        REDIS,
+        "tls-on-without-key-src-file",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_key_src": "{files}/tls/missing.key"},
+        "websocket_redis_tls_certificate_key_src",
+        "not a file on the controller",
+        shown="tls/missing.key",
+        related=("websocket_redis_tls_enabled",),
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-src-not-a-certificate",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_src": "{files}/tls/not-a-certificate.pem"},
+        "websocket_redis_tls_certificate_src",
+        "must be a PEM certificate",
+        shown="not-a-certificate.pem",
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-key-src-not-a-key",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_key_src": "{files}/tls/not-a-certificate.pem"},
+        "websocket_redis_tls_certificate_key_src",
+        "must be a PEM private key without a passphrase",
+        shown="not-a-certificate.pem",
+    ),
+    _case(
+        REDIS,
+        "tls-certificate-key-src-of-another-certificate",
+        {**REDIS_TLS_PAIR, "websocket_redis_tls_certificate_key_src": "{files}/tls/other.key"},
+        "websocket_redis_tls_certificate_key_src",
+        "belongs to another certificate",
+        shown="tls/other.key",
+        related=("websocket_redis_tls_certificate_src",),
+    ),
+    _case(
+        REDIS,
+        "tls-on-without-certificate-on-host",
+        {
+            "websocket_redis_tls_enabled": True,
+            "websocket_redis_tls_certificate": "/nonexistent/redis.crt",
+            "websocket_redis_tls_certificate_key": "{files}/tls/site.key",
+        },
+        "websocket_redis_tls_certificate",
+        "not a file there",
+        shown="/nonexistent/redis.crt",
+        related=REDIS_TLS_ON_HOST,
+    ),
+    _case(
+        REDIS,
+        "tls-on-without-key-on-host",
+        {
+            "websocket_redis_tls_enabled": True,
+            "websocket_redis_tls_certificate": "{files}/tls/site.crt",
+            "websocket_redis_tls_certificate_key": "/nonexistent/redis.key",
+        },
+        "websocket_redis_tls_certificate_key",
+        "not a file there",
+        shown="/nonexistent/redis.key",
+        related=REDIS_TLS_ON_HOST,
+    ),
+]
+
+TLS_PAIR = {
+    "websocket_nginx_tls_enabled": True,
+    "websocket_nginx_tls_certificate_src": "{files}/tls/site.crt",
+    "websocket_nginx_tls_certificate_key_src": "{files}/tls/site.key",
+}
+# More connections than any host allows one process (Linux caps RLIMIT_NOFILE at fs.nr_open, at most 2^30).
+BEYOND_ANY_HOST = 2_000_000_000
+# The host-file rule explains itself with the TLS switch and the _src pair.
+TLS_ON_HOST = (
+    "websocket_nginx_tls_enabled",
+    "websocket_nginx_tls_certificate_src",
+    "websocket_nginx_tls_certificate_key_src",
+)
+
+NGINX_CASES = [
+    _case(
+        NGINX,
+        "upstream-servers-empty",
+        {"websocket_nginx_upstream_servers": []},
+        "websocket_nginx_upstream_servers",
+        "at least one worker socket",
+        shown="[]",
+    ),
+    _case(
+        NGINX,
+        "upstream-servers-format",
+        {"websocket_nginx_upstream_servers": ["app1"]},
+        "websocket_nginx_upstream_servers",
+        "unix:/path or address:port",
+        shown=_shown(["app1"]),
+    ),
+    _case(
+        NGINX,
+        "fail-timeout-zero",
+        {"websocket_nginx_fail_timeout": 0},
+        "websocket_nginx_fail_timeout",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "listen-port-zero",
+        {"websocket_nginx_listen_port": 0},
+        "websocket_nginx_listen_port",
+        "1-65535",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "server-name-directive",
+        {"websocket_nginx_server_name": "chat.example; return 444"},
+        "websocket_nginx_server_name",
+        "host names separated by spaces",
+        shown=_shown("chat.example; return 444"),
+    ),
+    _case(
+        NGINX,
+        "webroot-relative",
+        {"websocket_nginx_webroot": "www"},
+        "websocket_nginx_webroot",
+        "absolute path",
+        shown='"www"',
+    ),
+    _case(
+        NGINX,
+        "static-dir-missing",
+        {"websocket_nginx_static_dir": "{files}/missing"},
+        "websocket_nginx_static_dir",
+        "a directory on the controller",
+        shown="/missing",
+    ),
+    _case(
+        NGINX,
+        "user-groups-string",
+        {"websocket_nginx_user_groups": "websocket"},
+        "websocket_nginx_user_groups",
+        "must be a list",
+        shown='"websocket"',
+    ),
+    _case(
+        NGINX,
+        "user-groups-names",
+        {"websocket_nginx_user_groups": ["web socket"]},
+        "websocket_nginx_user_groups",
+        "list of group names",
+        shown=_shown(["web socket"]),
+    ),
+    _case(
+        NGINX,
+        "proxy-read-timeout-short",
+        {"websocket_nginx_proxy_read_timeout": 45},
+        "websocket_nginx_proxy_read_timeout",
+        "above the Engine.IO ping interval + ping timeout (45, websocket_nginx_ping_window)",
+        shown="45",
+        related=("websocket_nginx_ping_window",),
+    ),
+    _case(
+        NGINX,
+        "proxy-read-timeout-below-ping-window",
+        {"websocket_nginx_ping_window": 90, "websocket_nginx_proxy_read_timeout": 75},
+        "websocket_nginx_proxy_read_timeout",
+        "above the Engine.IO ping interval + ping timeout (90, websocket_nginx_ping_window)",
+        shown="75",
+        related=("websocket_nginx_ping_window",),
+    ),
+    _case(
+        NGINX,
+        "client-max-body-size-zero",
+        {"websocket_nginx_client_max_body_size": 0},
+        "websocket_nginx_client_max_body_size",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "planned-connections-zero",
+        {"websocket_nginx_planned_connections": 0},
+        "websocket_nginx_planned_connections",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "worker-connections-small",
+        {
+            "websocket_nginx_planned_connections": 10,
+            "websocket_nginx_worker_connections": 63,
+        },
+        "websocket_nginx_worker_connections",
+        "at least 64",
+        shown="63",
+    ),
+    _case(
+        NGINX,
+        "worker-rlimit-nofile-below-connections",
+        {
+            "websocket_nginx_planned_connections": 10,
+            "websocket_nginx_worker_connections": 2000,
+            "websocket_nginx_worker_rlimit_nofile": 1000,
+        },
+        "websocket_nginx_worker_rlimit_nofile",
+        "at least websocket_nginx_worker_connections (2000)",
+        shown="1000",
+        related=("websocket_nginx_worker_connections",),
+    ),
+    _case(
+        NGINX,
+        "worker-processes-zero",
+        {"websocket_nginx_worker_processes": 0},
+        "websocket_nginx_worker_processes",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "limit-conn-negative",
+        {"websocket_nginx_limit_conn": -1},
+        "websocket_nginx_limit_conn",
+        "at least 0",
+        shown="-1",
+    ),
+    _case(
+        NGINX,
+        "limit-conn-exempt-name",
+        {"websocket_nginx_limit_conn_exempt": ["office.example"]},
+        "websocket_nginx_limit_conn_exempt",
+        "CIDR",
+        shown="office.example",
+    ),
+    _case(
+        NGINX,
+        "new-session-rate-negative",
+        {"websocket_nginx_new_session_rate": -1},
+        "websocket_nginx_new_session_rate",
+        "at least 0",
+        shown="-1",
+    ),
+    _case(
+        NGINX,
+        "new-session-burst-negative",
+        {"websocket_nginx_new_session_burst": -1},
+        "websocket_nginx_new_session_burst",
+        "at least 0",
+        shown="-1",
+    ),
+    _case(
+        NGINX,
+        "health-allow-name",
+        {"websocket_nginx_health_allow": ["monitor.example"]},
+        "websocket_nginx_health_allow",
+        "CIDR",
+        shown="monitor.example",
+    ),
+    _case(
+        NGINX,
+        "client-timeout-zero",
+        {"websocket_nginx_client_timeout": 0},
+        "websocket_nginx_client_timeout",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "worker-shutdown-timeout-zero",
+        {"websocket_nginx_worker_shutdown_timeout": 0},
+        "websocket_nginx_worker_shutdown_timeout",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "sid-prefix-missing",
+        {
+            "websocket_nginx_upstream_servers": ["10.0.0.2:15001", "10.0.0.2:15002"],
+            "websocket_nginx_upstream_sid_prefixes": {"10.0.0.2:15001": "a1b2c3d4"},
+        },
+        "websocket_nginx_upstream_sid_prefixes",
+        "every entry",
+        shown="10.0.0.2:15002",
+        related=("websocket_nginx_upstream_servers", "websocket_nginx_balance"),
+    ),
+    _case(
+        NGINX,
+        "sid-prefix-shared",
+        {
+            "websocket_nginx_upstream_servers": ["10.0.0.2:15001", "10.0.0.2:15002"],
+            "websocket_nginx_upstream_sid_prefixes": {"10.0.0.2:15001": "a1b2c3d4", "10.0.0.2:15002": "a1b2c3d4"},
+        },
+        "websocket_nginx_upstream_sid_prefixes",
+        "its own prefix",
+        shown="a1b2c3d4",
+    ),
+    _case(
+        NGINX,
+        "content-security-policy-quote",
+        {"websocket_nginx_content_security_policy": 'default-src "self"'},
+        "websocket_nginx_content_security_policy",
+        "double quotes",
+        shown=_shown('default-src "self"'),
+    ),
+    _case(
+        NGINX,
+        "content-security-policy-backslash",
+        {"websocket_nginx_content_security_policy": "default-src 'self' \\"},
+        "websocket_nginx_content_security_policy",
+        "backslashes",
+    ),
+    _case(
+        NGINX,
+        "worker-rlimit-nofile-beyond-host",
+        {"websocket_nginx_worker_rlimit_nofile": BEYOND_ANY_HOST},
+        "websocket_nginx_worker_rlimit_nofile",
+        "hard limit of PID 1",
+        shown=str(BEYOND_ANY_HOST),
+    ),
+    _case(
+        NGINX,
+        "planned-connections-beyond-workers",
+        {
+            "websocket_nginx_worker_connections": 1000,
+            "websocket_nginx_worker_processes": 1,
+        },
+        "websocket_nginx_planned_connections",
+        "20000 connections",
+        shown="10000",
+        related=(
+            "websocket_nginx_worker_connections",
+            "websocket_nginx_worker_processes",
+        ),
+    ),
+    _case(
+        NGINX,
+        "tls-port-too-high",
+        {"websocket_nginx_tls_port": 65536},
+        "websocket_nginx_tls_port",
+        "1-65535",
+        shown="65536",
+        related=("websocket_nginx_listen_port",),
+    ),
+    _case(
+        NGINX,
+        "tls-port-same-as-listen-port",
+        {"websocket_nginx_tls_port": 80},
+        "websocket_nginx_tls_port",
+        "differ from websocket_nginx_listen_port (80), got 80",
+        related=("websocket_nginx_listen_port",),
+    ),
+    _case(
+        NGINX,
+        "tls-protocols-empty",
+        {"websocket_nginx_tls_protocols": []},
+        "websocket_nginx_tls_protocols",
+        "non-empty list of TLSv1.2, TLSv1.3",
+        shown="[]",
+    ),
+    _case(
+        NGINX,
+        "tls-protocols-string",
+        {"websocket_nginx_tls_protocols": "TLSv1.3"},
+        "websocket_nginx_tls_protocols",
+        "must be a list",
+        shown='"TLSv1.3"',
+    ),
+    _case(
+        NGINX,
+        "tls-ciphers-empty",
+        {"websocket_nginx_tls_ciphers": []},
+        "websocket_nginx_tls_ciphers",
+        "non-empty list of OpenSSL names",
+        shown="[]",
+    ),
+    _case(
+        NGINX,
+        "tls-ciphers-names",
+        {"websocket_nginx_tls_ciphers": ["ECDHE RSA"]},
+        "websocket_nginx_tls_ciphers",
+        "OpenSSL names",
+        shown=_shown(["ECDHE RSA"]),
+    ),
+    _case(
+        NGINX,
+        "hsts-max-age-negative",
+        {"websocket_nginx_hsts_max_age": -1},
+        "websocket_nginx_hsts_max_age",
+        "at least 0",
+        shown="-1",
+    ),
+    _case(
+        NGINX,
+        "tls-certificate-relative",
+        {"websocket_nginx_tls_certificate": "tls/site.crt"},
+        "websocket_nginx_tls_certificate",
+        "absolute path",
+        shown='"tls/site.crt"',
+    ),
+    _case(
+        NGINX,
+        "tls-certificate-key-relative",
+        {"websocket_nginx_tls_certificate_key": "tls/site.key"},
+        "websocket_nginx_tls_certificate_key",
+        "absolute path",
+        shown='"tls/site.key"',
+    ),
+    _case(
+        NGINX,
+        "tls-certificate-src-without-key-src",
+        {"websocket_nginx_tls_certificate_src": "{files}/tls/site.crt"},
+        "websocket_nginx_tls_certificate_key_src",
+        "both set",
+        shown='("")',
+        related=("websocket_nginx_tls_certificate_src",),
+    ),
+    _case(
+        NGINX,
+        "tls-plain-http-networks-names",
+        {"websocket_nginx_tls_plain_http_networks": ["office"]},
+        "websocket_nginx_tls_plain_http_networks",
+        "addresses or CIDR ranges",
+        shown=_shown(["office"]),
+    ),
+    _case(
+        NGINX,
+        "tls-plain-http-networks-string",
+        {"websocket_nginx_tls_plain_http_networks": "127.0.0.0/8"},
+        "websocket_nginx_tls_plain_http_networks",
+        "must be a list",
+        shown='"127.0.0.0/8"',
+    ),
+    # TLS on without the certificate files: on the controller (copied from there) or on the host.
+    _case(
+        NGINX,
+        "tls-on-without-certificate-src-file",
+        {**TLS_PAIR, "websocket_nginx_tls_certificate_src": "{files}/tls/missing.crt"},
+        "websocket_nginx_tls_certificate_src",
+        "not a file on the controller",
+        shown="tls/missing.crt",
+        related=("websocket_nginx_tls_enabled",),
+    ),
+    _case(
+        NGINX,
+        "tls-on-without-key-src-file",
+        {
+            **TLS_PAIR,
+            "websocket_nginx_tls_certificate_key_src": "{files}/tls/missing.key",
+        },
+        "websocket_nginx_tls_certificate_key_src",
+        "not a file on the controller",
+        shown="tls/missing.key",
+        related=("websocket_nginx_tls_enabled",),
+    ),
+    _case(
+        NGINX,
+        "tls-certificate-src-not-a-certificate",
+        {
+            **TLS_PAIR,
+            "websocket_nginx_tls_certificate_src": "{files}/tls/not-a-certificate.pem",
+        },
+        "websocket_nginx_tls_certificate_src",
+        "must be a PEM certificate",
+        shown="not-a-certificate.pem",
+    ),
+    _case(
+        NGINX,
+        "tls-certificate-key-src-not-a-key",
+        {
+            **TLS_PAIR,
+            "websocket_nginx_tls_certificate_key_src": "{files}/tls/not-a-certificate.pem",
+        },
+        "websocket_nginx_tls_certificate_key_src",
+        "must be a PEM private key without a passphrase",
+        shown="not-a-certificate.pem",
+    ),
+    _case(
+        NGINX,
+        "tls-certificate-key-src-of-another-certificate",
+        {
+            **TLS_PAIR,
+            "websocket_nginx_tls_certificate_key_src": "{files}/tls/other.key",
+        },
+        "websocket_nginx_tls_certificate_key_src",
+        "belongs to another certificate",
+        shown="tls/other.key",
+        related=("websocket_nginx_tls_certificate_src",),
+    ),
+    _case(
+        NGINX,
+        "tls-on-without-certificate-on-host",
+        {
+            "websocket_nginx_tls_enabled": True,
+            "websocket_nginx_tls_certificate": "/nonexistent/site.crt",
+            "websocket_nginx_tls_certificate_key": "{files}/tls/site.key",
+        },
+        "websocket_nginx_tls_certificate",
+        "not a file there",
+        shown="/nonexistent/site.crt",
+        related=TLS_ON_HOST,
+    ),
+    _case(
+        NGINX,
+        "tls-on-without-key-on-host",
+        {
+            "websocket_nginx_tls_enabled": True,
+            "websocket_nginx_tls_certificate": "{files}/tls/site.crt",
+            "websocket_nginx_tls_certificate_key": "/nonexistent/site.key",
+        },
+        "websocket_nginx_tls_certificate_key",
+        "not a file there",
+        shown="/nonexistent/site.key",
+        related=TLS_ON_HOST,
+    ),
+    _case(
+        NGINX,
+        "ping-window-zero",
+        {"websocket_nginx_ping_window": 0},
+        "websocket_nginx_ping_window",
+        "at least 1",
+        shown="0",
+    ),
+    *(
+        _case(
+            NGINX, f"{name.removeprefix(NGINX + '_').replace('_', '-')}-string", {name: value}, name, kind, shown=value
+        )
+        for name, value, kind in (
+            (f"{NGINX}_upstream_servers", "unix:/run/websocket-sockets/worker-1.sock", "must be a list"),
+            (f"{NGINX}_health_allow", "127.0.0.0/8", "must be a list"),
+            (f"{NGINX}_limit_conn_exempt", "127.0.0.1", "must be a list"),
+            (f"{NGINX}_tls_ciphers", "ECDHE-RSA-AES128-GCM-SHA256", "must be a list"),
+            (f"{NGINX}_upstream_sid_prefixes", "unix:/a=b", "must be a mapping"),
+        )
+    ),
+]
+
+QUEUE = {"websocket_app_message_queue": "redis://:a-valid-password-0123456789@127.0.0.1:6379/0"}
+TLS_QUEUE = "rediss://websocket:tls-queue-password-0123@10.0.0.5:6379/0"
+CONFIG_FILE = {"src": "{files}/app.conf.j2", "dest": "app.conf"}
+GIT = {"websocket_app_source": "git", "websocket_app_git_repo": "https://git.example/app.git"}
+
+APP_CASES = [
+    # Identity, paths and the source of the code
+    _case(
+        APP,
+        "service-name-slash",
+        {"websocket_app_service_name": "web/socket"},
+        "websocket_app_service_name",
+        "systemd unit name",
+        shown='"web/socket"',
+    ),
+    _case(
+        APP, "user-name", {"websocket_app_user": "Web User"}, "websocket_app_user", "a user name", shown='"Web User"'
+    ),
+    _case(
+        APP,
+        "group-name",
+        {"websocket_app_group": "Web Group"},
+        "websocket_app_group",
+        "a group name",
+        shown='"Web Group"',
+    ),
+    _case(
+        APP,
+        "socket-dir-is-the-runtime-dir",
+        {"websocket_app_socket_dir": "/run/websocket"},
+        "websocket_app_socket_dir",
+        "other than websocket_app_runtime_dir",
+        shown='"/run/websocket"',
+        related=("websocket_app_runtime_dir",),
+    ),
+    _case(
+        APP,
+        "socket-group-is-the-app-group",
+        {"websocket_app_socket_group": "websocket"},
+        "websocket_app_socket_group",
+        "other than websocket_app_group",
+        shown='"websocket"',
+        related=("websocket_app_group",),
+    ),
+    _case(
+        APP,
+        "root-trailing-slash",
+        {"websocket_app_root": "/opt/websocket/"},
+        "websocket_app_root",
+        "absolute path without spaces or a trailing /",
+        shown='"/opt/websocket/"',
+    ),
+    _case(
+        APP,
+        "config-dir-relative",
+        {"websocket_app_config_dir": "etc/websocket"},
+        "websocket_app_config_dir",
+        "absolute path",
+        shown='"etc/websocket"',
+    ),
+    _case(
+        APP,
+        "runtime-dir-outside-run",
+        {"websocket_app_runtime_dir": "/var/run/websocket/sockets"},
+        "websocket_app_runtime_dir",
+        "directly under /run",
+        shown='"/var/run/websocket/sockets"',
+    ),
+    _case(
+        APP,
+        "stats-socket-outside-runtime-dir",
+        {"websocket_app_stats_socket": "/tmp/stats.sock"},
+        "websocket_app_stats_socket",
+        "directly in websocket_app_runtime_dir (/run/websocket)",
+        shown='"/tmp/stats.sock"',
+        related=("websocket_app_runtime_dir",),
+    ),
+    _case(
+        APP,
+        "source-dir-missing",
+        {"websocket_app_source_dir": "{files}/missing"},
+        "websocket_app_source_dir",
+        "a directory on the controller",
+        shown="/missing",
+        related=("websocket_app_source",),
+    ),
+    _case(
+        APP,
+        "git-without-repo",
+        {"websocket_app_source": "git"},
+        "websocket_app_git_repo",
+        "repository URL (https://, ssh://, git://, file:// or user@host:path)",
+        shown='""',
+        related=("websocket_app_source",),
+    ),
+    _case(
+        APP,
+        "git-version-empty",
+        {**GIT, "websocket_app_git_version": ""},
+        "websocket_app_git_version",
+        "branch, tag or commit",
+        shown='""',
+    ),
+    _case(
+        APP,
+        "git-subdir-outside",
+        {**GIT, "websocket_app_git_subdir": "app/../../etc"},
+        "websocket_app_git_subdir",
+        "relative path inside the repository",
+        shown='"app/../../etc"',
+    ),
+    _case(
+        APP,
+        "package-not-a-wheel",
+        {"websocket_app_source": "package", "websocket_app_package": "{files}/notes.txt"},
+        "websocket_app_package",
+        ".whl, .tar.gz or .zip file on the controller",
+        shown="notes.txt",
+        related=("websocket_app_source",),
+    ),
+    _case(
+        APP,
+        "module-without-callable",
+        {"websocket_app_module": "socketapp.wsgi"},
+        "websocket_app_module",
+        "package.module:callable",
+        shown='"socketapp.wsgi"',
+    ),
+    _case(
+        APP,
+        "requirements-file-missing",
+        {"websocket_app_requirements_file": "{files}/missing-requirements.txt"},
+        "websocket_app_requirements_file",
+        "a file on the controller",
+        shown="missing-requirements.txt",
+        related=("websocket_app_extra_requirements",),
+    ),
+    _case(
+        APP,
+        "python-with-options",
+        {"websocket_app_python": "python3 -I"},
+        "websocket_app_python",
+        "interpreter name or path",
+        shown='"python3 -I"',
+    ),
+    _case(
+        APP,
+        "pip-ca-bundle-missing",
+        {"websocket_app_pip_ca_bundle": "{files}/missing-ca.pem"},
+        "websocket_app_pip_ca_bundle",
+        "CA bundle file on the controller",
+        shown="missing-ca.pem",
+    ),
+    _case(
+        APP,
+        "keep-releases-one",
+        {"websocket_app_keep_releases": 1},
+        "websocket_app_keep_releases",
+        "at least 2",
+        shown="1",
+    ),
+    _case(
+        APP,
+        "rollback-to-path",
+        {"websocket_app_rollback_to": "../../etc"},
+        "websocket_app_rollback_to",
+        "release id",
+        shown='"../../etc"',
+        related=("websocket_app_root",),
+    ),
+    _case(
+        APP,
+        "health-path-relative",
+        {"websocket_app_health_path": "healthz"},
+        "websocket_app_health_path",
+        "starting with /",
+        shown='"healthz"',
+    ),
+    # Requirements, environment and config files
+    _case(
+        APP,
+        "requirements-file-unpinned",
+        {"websocket_app_requirements_file": "{files}/requirements-unpinned.txt"},
+        "websocket_app_requirements_file",
+        "name==version",
+        shown="not pinned: ['flask']",
+    ),
+    _case(
+        APP,
+        "extra-requirements-unpinned",
+        {"websocket_app_extra_requirements": ["flask-cors"]},
+        "websocket_app_extra_requirements",
+        "each name==version",
+        shown="not pinned: ['flask-cors']",
+    ),
+    _case(
+        APP,
+        "extra-requirements-string",
+        {"websocket_app_extra_requirements": "flask-cors==6.0.1"},
+        "websocket_app_extra_requirements",
+        "must be a list",
+        shown='"flask-cors==6.0.1"',
+    ),
+    _case(
+        APP,
+        "server-requirements-unpinned",
+        {"websocket_app_server_requirements": ["uWSGI==2.0.31", "gevent"]},
+        "websocket_app_server_requirements",
+        "each name==version",
+        shown="not pinned: ['gevent']",
+    ),
+    _case(
+        APP,
+        "server-requirements-without-uwsgi",
+        {"websocket_app_server_requirements": ["gevent==26.9.0"]},
+        "websocket_app_server_requirements",
+        "must pin uWSGI once",
+        shown='["gevent==26.9.0"]',
+    ),
+    _case(
+        APP,
+        "environment-name",
+        {"websocket_app_environment": {"1_BAD": "x"}},
+        "websocket_app_environment",
+        "letters, digits and _",
+        shown="offending names: ['1_BAD']",
+    ),
+    _case(
+        APP,
+        "environment-multiline-value",
+        {"websocket_app_environment": {"GREETING": "hello\nsecret-second-line"}},
+        "websocket_app_environment",
+        "one line each",
+        shown='["GREETING"]',
+        secret="secret-second-line",
+    ),
+    _case(
+        APP,
+        "config-files-without-src",
+        {"websocket_app_config_files": [{"dest": "app.conf"}]},
+        "websocket_app_config_files",
+        "missing required arguments: src",
+        by_argspec=True,
+    ),
+    _case(
+        APP,
+        "config-files-without-dest",
+        {"websocket_app_config_files": [{"src": "{files}/app.conf.j2"}]},
+        "websocket_app_config_files",
+        "missing required arguments: dest",
+        by_argspec=True,
+    ),
+    _case(
+        APP,
+        "config-files-dest-path",
+        {"websocket_app_config_files": [{**CONFIG_FILE, "dest": "../app.conf"}]},
+        "websocket_app_config_files",
+        "a file name",
+        shown='["../app.conf"]',
+    ),
+    _case(
+        APP,
+        "config-files-src-missing",
+        {"websocket_app_config_files": [{**CONFIG_FILE, "src": "{files}/missing.j2"}]},
+        "websocket_app_config_files",
+        "a template file on the controller",
+        shown="missing.j2",
+    ),
+    _case(
+        APP,
+        "config-files-dest-reserved",
+        {"websocket_app_config_files": [{**CONFIG_FILE, "dest": "uwsgi.ini"}]},
+        "websocket_app_config_files",
+        "may not be uwsgi.ini, websocket.env, websocket.service, message-queue-ca.pem, staged or previous",
+        shown='["uwsgi.ini"]',
+    ),
+    _case(
+        APP,
+        "source-dir-nothing-to-deploy",
+        {"websocket_app_source_dir": "{files}/empty", "websocket_app_requirements_file": ""},
+        "websocket_app_source_dir",
+        "at least one file to deploy",
+        shown="/empty",
+        related=("websocket_app_source_exclude",),
+    ),
+    # Capacity, sockets and the message queue
+    _case(APP, "processes-zero", {"websocket_app_processes": 0}, "websocket_app_processes", "at least 1", shown="0"),
+    _case(
+        APP,
+        "planned-connections-zero",
+        {"websocket_app_planned_connections": 0},
+        "websocket_app_planned_connections",
+        "at least 1",
+        shown="0",
+    ),
+    _case(APP, "gevent-zero", {"websocket_app_gevent": 0}, "websocket_app_gevent", "at least 1", shown="0"),
+    _case(APP, "listen-zero", {"websocket_app_listen": 0}, "websocket_app_listen", "at least 1", shown="0"),
+    _case(
+        APP,
+        "limit-nofile-below-gevent",
+        {"websocket_app_limit_nofile": 100},
+        "websocket_app_limit_nofile",
+        "at least websocket_app_gevent + 64 (11128",
+        shown="100",
+        related=("websocket_app_gevent",),
+    ),
+    _case(
+        APP,
+        "limit-nofile-beyond-host",
+        {"websocket_app_limit_nofile": BEYOND_ANY_HOST},
+        "websocket_app_limit_nofile",
+        "hard limit of PID 1",
+        shown=str(BEYOND_ANY_HOST),
+        related=("websocket_app_planned_connections", "websocket_app_gevent"),
+    ),
+    _case(
+        APP,
+        "gevent-below-planned-connections",
+        {"websocket_app_gevent": 100},
+        "websocket_app_gevent",
+        "must hold websocket_app_planned_connections (10000)",
+        shown="(100)",
+        related=("websocket_app_processes", "websocket_app_planned_connections"),
+    ),
+    _case(
+        APP,
+        "listen-beyond-somaxconn",
+        {"websocket_app_listen": 1_000_000},
+        "websocket_app_listen",
+        "(net.core.somaxconn)",
+        shown="1000000",
+    ),
+    # More than one worker without a message queue: broadcasts would miss the other workers' clients.
+    _case(
+        APP,
+        "processes-without-message-queue",
+        {"websocket_app_processes": 2},
+        "websocket_app_message_queue",
+        "must be set when websocket_app_processes is above 1 (is 2)",
+        related=("websocket_app_processes",),
+    ),
+    # A YAML null (`websocket_app_message_queue:`) means no queue, like '', and is refused the same way.
+    _case(
+        APP,
+        "processes-with-null-message-queue",
+        {"websocket_app_processes": 2, "websocket_app_message_queue": None},
+        "websocket_app_message_queue",
+        "must be set when websocket_app_processes is above 1 (is 2)",
+        related=("websocket_app_processes",),
+    ),
+    _case(
+        APP,
+        "message-queue-not-a-url",
+        {"websocket_app_message_queue": "redis://:hunter2-password-0123@127.0.0.1:6379/0 db0"},
+        "websocket_app_message_queue",
+        "a URL such as redis://:password@host:6379/0",
+        shown='"redis://***@127.0.0.1:6379/0 db0"',
+        secret="hunter2-password-0123",
+    ),
+    # Redis over TLS: the certificate check stays on, the CA bundle comes one way and only with rediss://.
+    *(
+        _case(
+            APP,
+            f"message-queue-tls-unverified-{n}",
+            {"websocket_app_message_queue": f"{TLS_QUEUE}?{query}"},
+            "websocket_app_message_queue",
+            "turns the check of Redis's certificate off",
+            related=("websocket_app_message_queue_ca_bundle",),
+            secret="tls-queue-password-0123",
+        )
+        for n, query in enumerate(["ssl_cert_reqs=none", "db=0&ssl_check_hostname=False"])
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-missing",
+        {"websocket_app_message_queue": TLS_QUEUE, "websocket_app_message_queue_ca_bundle": "{files}/tls/missing.crt"},
+        "websocket_app_message_queue_ca_bundle",
+        "a CA bundle file (PEM) on the controller",
+        shown="tls/missing.crt",
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-without-tls",
+        {**QUEUE, "websocket_app_message_queue_ca_bundle": "{files}/tls/site.crt"},
+        "websocket_app_message_queue_ca_bundle",
+        "is not a rediss:// (TLS) URL",
+        shown="tls/site.crt",
+        related=("websocket_app_message_queue", "websocket_redis_tls_enabled"),
+    ),
+    _case(
+        APP,
+        "message-queue-ca-bundle-twice",
+        {
+            "websocket_app_message_queue": f"{TLS_QUEUE}?ssl_ca_certs=/etc/ssl/certs/ca.pem",
+            "websocket_app_message_queue_ca_bundle": "{files}/tls/site.crt",
+        },
+        "websocket_app_message_queue_ca_bundle",
+        "give the CA one way, not both",
+        shown="tls/site.crt",
+        related=("websocket_app_message_queue",),
+        secret="tls-queue-password-0123",
+    ),
+    _case(
+        APP,
+        "tcp-address-public",
+        {"websocket_app_socket_type": "tcp", "websocket_app_tcp_address": "203.0.113.7"},
+        "websocket_app_tcp_address",
+        "loopback or private address",
+        shown='"203.0.113.7"',
+        related=("websocket_app_socket_type", "websocket_app_tcp_allow_public"),
+    ),
+    _case(
+        APP,
+        "tcp-address-empty",
+        {"websocket_app_socket_type": "tcp", "websocket_app_tcp_address": ""},
+        "websocket_app_tcp_address",
+        "address or host name",
+        shown='""',
+        related=("websocket_app_socket_type",),
+    ),
+    _case(
+        APP,
+        "tcp-base-port-zero",
+        {"websocket_app_tcp_base_port": 0},
+        "websocket_app_tcp_base_port",
+        "1-65535",
+        shown="0",
+        related=("websocket_app_processes",),
+    ),
+    _case(
+        APP,
+        "tcp-ports-beyond-65535",
+        {**QUEUE, "websocket_app_processes": 2, "websocket_app_tcp_base_port": 65535},
+        "websocket_app_tcp_base_port",
+        "up to 65534",
+        shown="65535",
+        related=("websocket_app_processes",),
+    ),
+    # Socket.IO settings
+    _case(
+        APP,
+        "ping-interval-zero",
+        {"websocket_app_ping_interval": 0},
+        "websocket_app_ping_interval",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "ping-timeout-zero",
+        {"websocket_app_ping_timeout": 0},
+        "websocket_app_ping_timeout",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "max-message-size-zero",
+        {"websocket_app_max_message_size": 0},
+        "websocket_app_max_message_size",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "worker-headroom-below-one",
+        # The cores set: the derived ones would be too few for the plan and break a second rule.
+        {"websocket_app_worker_headroom": 0.5, "websocket_app_gevent": 11064},
+        "websocket_app_worker_headroom",
+        "at least 1",
+        shown="0.5",
+    ),
+    _case(
+        APP,
+        "client-event-rate-zero",
+        {"websocket_app_client_event_rate": 0},
+        "websocket_app_client_event_rate",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "client-event-burst-zero",
+        {"websocket_app_client_event_burst": 0},
+        "websocket_app_client_event_burst",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "max-broadcast-size-zero",
+        {"websocket_app_max_broadcast_size": 0},
+        "websocket_app_max_broadcast_size",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "connect-timeout-zero",
+        {"websocket_app_connect_timeout": 0},
+        "websocket_app_connect_timeout",
+        "at least 1",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "restart-sec-negative",
+        {"websocket_app_restart_sec": -1},
+        "websocket_app_restart_sec",
+        "at least 0",
+        shown="-1",
+    ),
+    _case(
+        APP,
+        "reload-mercy-zero",
+        {"websocket_app_reload_mercy": 0},
+        "websocket_app_reload_mercy",
+        "1-60",
+        shown="0",
+    ),
+    _case(
+        APP,
+        "reload-mercy-too-long",
+        {"websocket_app_reload_mercy": 61},
+        "websocket_app_reload_mercy",
+        "1-60",
+        shown="61",
+    ),
+    _case(APP, "channel-empty", {"websocket_app_channel": ""}, "websocket_app_channel", "a channel name", shown='""'),
+    _case(
+        APP,
+        "cors-allowed-origins-path",
+        {"websocket_app_cors_allowed_origins": ["https://chat.example/"]},
+        "websocket_app_cors_allowed_origins",
+        "scheme://host[:port] without a path",
+        shown='["https://chat.example/"]',
+    ),
+    _case(
+        APP,
+        "cors-allowed-origins-string",
+        {"websocket_app_cors_allowed_origins": "https://chat.example"},
+        "websocket_app_cors_allowed_origins",
+        "must be a list",
+        shown='"https://chat.example"',
+    ),
+    _case(
+        APP,
+        "cors-any-and-list",
+        {"websocket_app_cors_allow_any": True, "websocket_app_cors_allowed_origins": ["https://chat.example"]},
+        "websocket_app_cors_allow_any",
+        "choose one",
+        related=("websocket_app_cors_allowed_origins",),
+    ),
+    *(
+        _case(APP, f"{name.removeprefix(APP + '_').replace('_', '-')}-string", {name: value}, name, kind, shown=shown)
+        for name, value, kind, shown in (
+            (f"{APP}_source_exclude", "venv", "must be a list", '"venv"'),
+            (f"{APP}_server_requirements", "uWSGI==2.0.31", "must be a list", '"uWSGI==2.0.31"'),
+            (f"{APP}_config_files", "src=app.conf.j2 dest=app.conf", "must be a list", "src=app.conf.j2"),
+            (f"{APP}_environment", "LEVEL=debug", "must be a mapping", "got a str"),
+        )
+    ),
+]
+
+FIREWALL_RULE = {"name": "workers", "ports": [15001], "sources": ["10.0.0.5"]}
+FIREWALL_CASES = [
+    _case(
+        FIREWALL,
+        "rules-shape",
+        {"websocket_firewall_rules": "name=workers ports=15001 sources=10.0.0.5"},
+        "websocket_firewall_rules",
+        "must be a list",
+        shown="name=workers ports=15001",
+    ),
+    # argument_specs checks the keys of each rule (its suboptions).
+    _case(
+        FIREWALL,
+        "rule-keys",
+        {"websocket_firewall_rules": [{"name": "workers", "port": 15001}]},
+        "websocket_firewall_rules",
+        "name, ports, sources",
+        shown="port",
+        by_argspec=True,
+    ),
+    _case(
+        FIREWALL,
+        "rule-name",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"name": "workers; drop"}]},
+        "websocket_firewall_rules",
+        "letters, digits",
+        shown="workers; drop",
+    ),
+    _case(
+        FIREWALL,
+        "rule-port",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"ports": [70000]}]},
+        "websocket_firewall_rules",
+        "1-65535",
+        shown="70000",
+    ),
+    _case(
+        FIREWALL,
+        "rule-ports-string",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"ports": "15001"}]},
+        "websocket_firewall_rules",
+        "1-65535, the ports of a rule a list",
+        shown='"15001"',
+    ),
+    _case(
+        FIREWALL,
+        "rule-sources-string",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"sources": "10.0.0.5"}]},
+        "websocket_firewall_rules",
+        "the sources of a rule a list",
+        shown='"10.0.0.5"',
+    ),
+    _case(
+        FIREWALL,
+        "rule-source-name",
+        {"websocket_firewall_rules": [FIREWALL_RULE | {"sources": ["lb.example"]}]},
+        "websocket_firewall_rules",
+        "CIDR",
+        shown="lb.example",
+    ),
+]
+
+CASES: list[Case] = [
+    *REDIS_CASES,
+    *FIREWALL_CASES,
+    *NGINX_CASES,
+    *APP_CASES,
+    *(case for role in ROLE_NAMES for case in argspec_cases(role)),
+]
+
+
+def cases_of(role: str) -> list[Case]:
+    return [case for case in CASES if case.role == role]
+
+
+def _unique(cases: list[Case]) -> list[Case]:
+    hosts = [case.host for case in cases]
+    duplicates = {host for host in hosts if hosts.count(host) > 1}
+    assert not duplicates, f"duplicate case ids: {sorted(duplicates)}"
+    return cases
+
+
+_unique(CASES)
