@@ -26,12 +26,6 @@ PATH_ROOTS = ("app", "bench", "docs", "inventory", "molecule", "playbooks", "rol
 PATH_FILES = ("site.yml", "Makefile")
 # Written by the playbooks or make, not committed.
 GENERATED_PATHS = ("inventory/.secrets",)
-# Transitional: other branches of issue 16 move these (new place: old place) and the docs already name the new place.
-# Remove this table once those branches are merged.
-PENDING_MOVES = {
-    "tests/validation": "molecule/validation",
-    "roles/websocket_nginx/files/www": "app/static",
-}
 LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]+)\)")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -95,14 +89,6 @@ def test_links_resolve(path):
     assert not problems, f"{name(path)}: " + "; ".join(problems)
 
 
-def pending(relative: str) -> bool:
-    """The path is one another branch moves, and its old place still exists."""
-    for new, old in PENDING_MOVES.items():
-        if relative == new or relative.startswith(new + "/"):
-            return (ROOT / (old + relative[len(new) :])).exists()
-    return False
-
-
 @pytest.mark.parametrize("path", MARKDOWN, ids=name)
 def test_backticked_paths_exist(path):
     missing = []
@@ -112,7 +98,7 @@ def test_backticked_paths_exist(path):
             candidate in PATH_FILES or (candidate.split("/")[0] in PATH_ROOTS and "/" in span)
         ):
             continue
-        if candidate.startswith(GENERATED_PATHS) or (ROOT / candidate).exists() or pending(candidate):
+        if candidate.startswith(GENERATED_PATHS) or (ROOT / candidate).exists():
             continue
         missing.append(span)
     assert not missing, f"{name(path)} names paths that do not exist: {missing}"

@@ -21,13 +21,19 @@ ROOT = Path(__file__).resolve().parents[2]
 GROUP_VARS = ROOT / "inventory" / "group_vars"
 
 
-def _inventory(tmp_path: Path, groups: dict[str, dict[str, Any]]) -> Path:
-    """hosts.yml with one host per group (lb1, app1, redis1), group vars per group, and the bundle's wiring."""
+def _inventory(
+    tmp_path: Path, groups: dict[str, dict[str, Any]], hosts_vars: dict[str, dict[str, Any]] | None = None
+) -> Path:
+    """hosts.yml with one host per group (lb1, app1, redis1), group vars per group (in group_vars/, or with
+    hosts_vars in hosts.yml itself), and the bundle's wiring."""
     hosts = {"loadbalancer": "lb1", "websocket": "app1", "redis": "redis1"}
     inventory = {
         "all": {
             "vars": {"ansible_connection": "local", "websocket_redis_password": "wiring-password"},
-            "children": {group: {"hosts": {host: None}} for group, host in hosts.items()},
+            "children": {
+                group: {"hosts": {host: None}, "vars": (hosts_vars or {}).get(group, {})}
+                for group, host in hosts.items()
+            },
         }
     }
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
@@ -74,6 +80,13 @@ def test_nginx_learns_the_app_hosts_ping_window(tmp_path: Path, pings: dict[str,
     """Pings set for the app hosts only reach nginx on a load balancer of its own (it cut idle sockets at 75 s)."""
     inventory = _inventory(tmp_path, {"websocket": pings})
     assert int(value_on("lb1", "websocket_nginx_ping_window", inventory)) == window
+
+
+def test_an_app_directory_set_in_hosts_yml_wins_over_the_bundled_app(tmp_path: Path) -> None:
+    """The bundled app is the fallback of playbooks/websocket.yml, not a wiring value: inventory/group_vars would
+    outrank the user's own group vars in hosts.yml."""
+    inventory = _inventory(tmp_path, {}, hosts_vars={"websocket": {"websocket_app_source_dir": "/srv/src/chat"}})
+    assert value_on("app1", "websocket_app_source_dir", inventory) == "/srv/src/chat"
 
 
 def test_nginx_takes_the_largest_message_size_of_the_app_hosts(tmp_path: Path) -> None:
