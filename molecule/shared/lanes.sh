@@ -11,6 +11,9 @@
 set -uo pipefail
 reports=$1 default_release=$2
 shift 2
+# Each run is the command a user types, `molecule test -s SCENARIO`, in the environment a user has: not the
+# Makefile's CONTAINERS_CONF (.config/molecule/config.yml hands podman its settings), so `make test` proves that.
+unset CONTAINERS_CONF
 
 run_lane() {
   local run scenario release name started
@@ -21,7 +24,7 @@ run_lane() {
     release=${release:-$default_release}
     name=$scenario-$release
     started=$SECONDS
-    echo "[lanes] $name: started"
+    echo "[lanes] $name: started: MOLECULE_DEBIAN_RELEASE=$release molecule test -s $scenario"
     if MOLECULE_DEBIAN_RELEASE=$release molecule test -s "$scenario" >"$reports/$name.log" 2>&1; then
       echo "[lanes] $name: passed in $((SECONDS - started)) s"
     else
