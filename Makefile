@@ -15,7 +15,8 @@ comma    := ,
 RUNS     := $(subst $(comma), ,$(LANES))
 SANDBOX  := websocket-sandbox
 SANDBOX_PORT ?= 8080
-HOST_PACKAGES := podman runc debootstrap uidmap python3-venv python3-dev build-essential libssl-dev chromium
+HOST_PACKAGES := podman runc debootstrap uidmap python3-venv python3-dev build-essential libssl-dev chromium \
+  openssh-client
 
 export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CACHE)/containers.conf
@@ -90,13 +91,15 @@ bench: seed engineio
 	  --one-address bundle \
 	  --large-inventory inventory
 
-# The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/, app/.
+# The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/, app/;
+# its dependencies are requirements.yml's collections.
 collection: venv
 	rm -rf $(CACHE)/collection && mkdir -p $(CACHE)/collection
 	cp -r templates/collection/. roles app $(CACHE)/collection/
 	cp -r docs $(CACHE)/collection/
 	cp -n playbooks/*.yml $(CACHE)/collection/playbooks/
 	cp -r playbooks/tasks $(CACHE)/collection/playbooks/
+	python tools/galaxy_dependencies.py requirements.yml >>$(CACHE)/collection/galaxy.yml
 	ansible-galaxy collection build --force --output-path $(CACHE) $(CACHE)/collection
 
 clean-sandbox:
@@ -112,7 +115,8 @@ lint: venv
 docs: venv
 	python tools/specdoc.py
 
-unit: venv
+# The packaging test deploys the collection to a container of the base image.
+unit: venv image
 	python -m pytest -q --junitxml=$(REPORTS)/unit.xml app/tests
 	python -m pytest -q --junitxml=$(REPORTS)/roles.xml tests/unit/websocket_app
 	python -m pytest -q --junitxml=$(REPORTS)/validation.xml tests/validation
