@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 # The collection's README sits at the collection's root, which holds roles/ and docs/ as the repository does.
@@ -87,6 +88,35 @@ def test_links_resolve(path):
         elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
             problems.append(f"{target}: no heading #{anchor} in {name(linked)}")
     assert not problems, f"{name(path)}: " + "; ".join(problems)
+
+
+# What `make collection` ships (see the Makefile): links in these files must stay inside it.
+COLLECTION_DIRS = ("app", "docs", "playbooks", "roles")
+COLLECTION_IGNORED = ("docs/testing.md",)  # build_ignore in templates/collection/galaxy.yml
+SHIPPED = [
+    path
+    for path in MARKDOWN
+    if path == COLLECTION_README
+    or (name(path).split("/")[0] in COLLECTION_DIRS and name(path) not in COLLECTION_IGNORED)
+]
+
+
+def test_the_collection_skips_what_its_docs_cannot_link():
+    ignored = yaml.safe_load((ROOT / "templates" / "collection" / "galaxy.yml").read_text())["build_ignore"]
+    assert set(COLLECTION_IGNORED) <= set(ignored)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=name)
+def test_shipped_docs_link_only_inside_the_collection(path):
+    outside = []
+    for _, target in LINK.findall(prose(path.read_text())):
+        file_part = target.partition("#")[0]
+        if not file_part or target.startswith(("http://", "https://")):
+            continue
+        linked = name((base_dir(path) / file_part).resolve())
+        if linked.split("/")[0] not in COLLECTION_DIRS or linked in COLLECTION_IGNORED:
+            outside.append(target)
+    assert not outside, f"{name(path)} links outside the collection: {outside}"
 
 
 @pytest.mark.parametrize("path", MARKDOWN, ids=name)

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cases import BASE, ROLE_NAMES, STRINGS, cases_of, strings_host
-from validationlib import RoleRun, positive_host, results, start_run, write_run
+from cases import BASE, ENTRY_BASE, RUNS, STRINGS, cases_of, strings_host
+from validationlib import MAIN, RoleRun, positive_host, results, run_name, start_run, write_run
 
 from pki import self_signed, write_key
 
@@ -36,16 +36,18 @@ def _substitute(value: Any, files: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RoleRun]:
-    """Every role's table in one --check run per role, the three runs side by side."""
+    """Every role's table in one --check run per role and entry point, the runs side by side."""
     workdir = tmp_path_factory.mktemp("validation")
     _make_files(workdir / "files")
     started = {}
-    for role in ROLE_NAMES:
-        hosts: dict[str, dict[str, Any]] = {positive_host(role): dict(BASE[role])}
-        if role in STRINGS:
+    for role, entry in RUNS:
+        run = run_name(role, entry)
+        base = {**BASE[role], **ENTRY_BASE.get(run, {})}
+        hosts: dict[str, dict[str, Any]] = {positive_host(role): base}
+        if role in STRINGS and entry == MAIN:
             hosts[strings_host(role)] = {**BASE[role], **STRINGS[role]}
-        for case in cases_of(role):
-            hosts[case.host] = {**BASE[role], **_substitute(case.given, workdir / "files")}
-        write_run(role, hosts, workdir / role)
-        started[role] = start_run(workdir / role)
-    return {role: RoleRun(*results(process)) for role, process in started.items()}
+        for case in cases_of(run):
+            hosts[case.host] = {**base, **_substitute(case.given, workdir / "files")}
+        write_run(role, hosts, workdir / run, entry)
+        started[run] = start_run(workdir / run)
+    return {run: RoleRun(*results(process)) for run, process in started.items()}

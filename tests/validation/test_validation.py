@@ -10,10 +10,11 @@ import re
 
 import pytest
 import yaml
-from cases import CASES, ROLE_NAMES, STRINGS, Case, cases_of, strings_host
+from cases import CASES, ROLE_NAMES, RUNS, STRINGS, Case, cases_of, strings_host
 from validationlib import (
     ARGSPEC,
     ARGSPEC_ACTION,
+    MAIN,
     ROLES,
     HostResult,
     RoleRun,
@@ -21,6 +22,7 @@ from validationlib import (
     positive_host,
     role_variables,
     rules_of,
+    run_name,
     validation_paths,
 )
 
@@ -38,21 +40,21 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _ran_only_validation(role: str, result: HostResult) -> None:
-    allowed = {str(path) for path in validation_paths(role)}
+def _ran_only_validation(role: str, result: HostResult, entry: str = MAIN) -> None:
+    allowed = {str(path) for path in validation_paths(role, entry)}
     for name, path, action in result.tasks:
         assert action == ARGSPEC_ACTION or path.rsplit(":", 1)[0] in allowed, (
             f"not a validation task ran: {name} ({path})"
         )
 
 
-@pytest.mark.parametrize("role", ROLE_NAMES)
-def test_defaults_pass_and_change_nothing(runs: dict[str, RoleRun], role: str) -> None:
-    result = runs[role].hosts[positive_host(role)]
+@pytest.mark.parametrize(("role", "entry"), RUNS, ids=[run_name(*run) for run in RUNS])
+def test_defaults_pass_and_change_nothing(runs: dict[str, RoleRun], role: str, entry: str) -> None:
+    result = runs[run_name(role, entry)].hosts[positive_host(role)]
     assert result.failure is None, result.messages()
     assert result.stats["changed"] == 0
-    assert result.stats["ok"] > 1  # argument_specs and the role's own checks ran
-    _ran_only_validation(role, result)
+    assert result.stats["ok"] >= (2 if rules_of(role, entry) else 1)  # argument_specs, and the role's checks if any
+    _ran_only_validation(role, result, entry)
 
 
 @pytest.mark.parametrize("role", sorted(STRINGS))
@@ -64,7 +66,7 @@ def test_booleans_and_numbers_given_as_strings_pass(runs: dict[str, RoleRun], ro
 
 @pytest.mark.parametrize("case", REFUSED_ROWS)
 def test_bad_input_is_refused_before_any_change(runs: dict[str, RoleRun], case: Case) -> None:
-    result = runs[case.role].hosts[case.host]
+    result = runs[case.run].hosts[case.host]
     assert result.failure is not None, f"{case.given} passed validation"
     assert result.failed_task is not None
     name, _, action = result.failed_task
@@ -83,22 +85,23 @@ def test_bad_input_is_refused_before_any_change(runs: dict[str, RoleRun], case: 
     assert len(result.rule_keys()) == 1, result.messages()
     assert result.stats["changed"] == 0
     assert result.stats["failures"] == 1
-    _ran_only_validation(case.role, result)
+    _ran_only_validation(case.role, result, case.entry)
     if case.secret:
-        assert case.secret not in runs[case.role].output
+        assert case.secret not in runs[case.run].output
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.host)
 def test_message_names_only_the_offending_variable(runs: dict[str, RoleRun], case: Case) -> None:
-    message = " ".join(runs[case.role].hosts[case.host].messages())
+    message = " ".join(runs[case.run].hosts[case.host].messages())
     named = {variable for variable in ALL_VARIABLES if re.search(rf"\b{variable}\b", message)}
     assert named - {case.var, *case.related} == set(), message
 
 
-@pytest.mark.parametrize("role", ROLE_NAMES)
-def test_every_rule_has_a_row(runs: dict[str, RoleRun], role: str) -> None:
-    hit = {key for case in cases_of(role) for key in runs[role].hosts[case.host].rule_keys()}
-    missing = rules_of(role) - hit
+@pytest.mark.parametrize(("role", "entry"), RUNS, ids=[run_name(*run) for run in RUNS])
+def test_every_rule_has_a_row(runs: dict[str, RoleRun], role: str, entry: str) -> None:
+    run = run_name(role, entry)
+    hit = {key for case in cases_of(run) for key in runs[run].hosts[case.host].rule_keys()}
+    missing = rules_of(role, entry) - hit
     assert not missing, [f"{task}: {label_of(role, (task, rule))}" for task, rule in sorted(missing)]
     checked = {rule for task, rule in hit if task == ARGSPEC}
     assert checked, "no row reached argument_specs"

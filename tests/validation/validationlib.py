@@ -26,6 +26,7 @@ ONLY_ALWAYS = "validation-only-nonexistent-tag"
 ARGSPEC = "argument_specs"
 ARGSPEC_ACTION = "ansible.builtin.validate_argument_spec"
 POSITIVE = "defaults"
+MAIN = "main"
 
 
 @dataclass
@@ -77,6 +78,24 @@ def positive_host(role: str) -> str:
     return f"{role.removeprefix('websocket_')}-{POSITIVE}"
 
 
+def run_name(role: str, entry: str) -> str:
+    """One validation run per role and argument_specs entry point: "websocket_app", "websocket_app:rollback"."""
+    return role if entry == MAIN else f"{role}:{entry}"
+
+
+def _specs(role: str) -> dict[str, Any]:
+    return yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+
+
+def entry_points(role: str) -> list[str]:
+    """The role's argument_specs entry points, main first."""
+    return sorted(_specs(role), key=lambda entry: (entry != MAIN, entry))
+
+
+def options_of(role: str, entry: str = MAIN) -> dict[str, dict[str, Any]]:
+    return _specs(role)[entry]["options"]
+
+
 def _item_key(index: int, item: Any) -> str:
     """A rule of a data-driven assert is its id; of a literal loop, its position."""
     return str(item["id"]) if isinstance(item, dict) and "id" in item else f"item {index}"
@@ -95,8 +114,9 @@ def _task_name(name: str) -> str:
     return name.split(" : ", 1)[-1]
 
 
-def write_run(role: str, hosts: dict[str, dict[str, Any]], workdir: Path) -> None:
-    """Write the inventory (one host per case: name -> host vars), playbook and config of one role's run."""
+def write_run(role: str, hosts: dict[str, dict[str, Any]], workdir: Path, entry: str = MAIN) -> None:
+    """Write the inventory (one host per case: name -> host vars), playbook and config of one role's run, through
+    one of its entry points (main: the role; another: import_role with tasks_from, as the playbooks call it)."""
     workdir.mkdir(parents=True, exist_ok=True)
     inventory = {
         "all": {
@@ -108,7 +128,11 @@ def write_run(role: str, hosts: dict[str, dict[str, Any]], workdir: Path) -> Non
         }
     }
     (workdir / "hosts.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
-    play = {"name": f"Validate the inputs of {role}", "hosts": "all", "gather_facts": False, "roles": [role]}
+    play: dict[str, Any] = {"name": f"Validate the inputs of {role}", "hosts": "all", "gather_facts": False}
+    if entry == MAIN:
+        play["roles"] = [role]
+    else:
+        play["tasks"] = [{"ansible.builtin.import_role": {"name": role, "tasks_from": entry}}]
     (workdir / "validate.yml").write_text(yaml.safe_dump([play], sort_keys=False))
     # Our own config: the repository's ansible.cfg would bring its inventory and output format.
     (workdir / "ansible.cfg").write_text(
@@ -166,48 +190,80 @@ def results(process: subprocess.Popen[str]) -> tuple[dict[str, HostResult], str]
     return hosts, stdout + stderr
 
 
+_IMPORTS = ("ansible.builtin.import_tasks", "ansible.builtin.include_tasks")
+
+
 def _task_files(role: str, name: str = "validate.yml") -> list[Path]:
     """A task file of the role and, recursively, the files it imports or includes."""
     path = ROLES / role / "tasks" / name
     files = [path]
     for task in yaml.safe_load(path.read_text()) or []:
-        for key in ("ansible.builtin.import_tasks", "ansible.builtin.include_tasks"):
+        for key in _IMPORTS:
             if key in task:
                 files += _task_files(role, task[key])
     return files
 
 
-def _validation_tasks(role: str) -> list[dict[str, Any]]:
-    return [task for path in _task_files(role) for task in yaml.safe_load(path.read_text()) or []]
+def _entry_files(role: str, entry: str) -> list[Path]:
+    """The task files an entry point runs under the validation-only tag: main's validate.yml (tagged `always` where
+    tasks/main.yml imports it) and its imports; another entry point's imports tagged `always`, e.g. rules.yml."""
+    if entry == MAIN:
+        return _task_files(role)
+    tasks = yaml.safe_load((ROLES / role / "tasks" / f"{entry}.yml").read_text()) or []
+    return [
+        path
+        for task in tasks
+        if "always" in task.get("tags", [])
+        for key in _IMPORTS
+        if key in task
+        for path in _task_files(role, task[key])
+    ]
 
 
-def _data_rule_ids(role: str, task: dict[str, Any]) -> list[str]:
-    """The ids of a data-driven assert (loop over variables): the shape rules generated from argument_specs
-    (every list and dict option), a range rule per variable of its `*_ranges`, the `id` of every item of its lists."""
-    ids = []
+def _validation_tasks(role: str, entry: str = MAIN) -> list[dict[str, Any]]:
+    return [task for path in _entry_files(role, entry) for task in yaml.safe_load(path.read_text()) or []]
+
+
+def _data_rules(role: str, task: dict[str, Any]) -> list[tuple[str, str]]:
+    """(id, variable) of each rule of a data-driven assert (loop over variables): the shape rules generated from
+    argument_specs (every list and dict option), a range rule per variable of its `*_ranges`, every item with an
+    `id` of its lists."""
+    rules = []
     if "_shape" in task["loop"]:
-        options = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
-        ids += [
-            f"{name}-shape" for name, spec in options["main"]["options"].items() if spec.get("type") in ("list", "dict")
+        rules += [
+            (f"{name}-shape", name) for name, spec in options_of(role).items() if spec.get("type") in ("list", "dict")
         ]
     for name, value in task.get("vars", {}).items():
         if isinstance(value, list):
-            ids += [str(item["id"]) for item in value if isinstance(item, dict) and "id" in item]
+            rules += [(str(item["id"]), str(item["var"])) for item in value if isinstance(item, dict) and "id" in item]
         elif name.endswith("_ranges") and isinstance(value, dict):
-            ids += [f"{variable}-range" for variable in value]
-    return ids
+            rules += [(f"{variable}-range", variable) for variable in value]
+    return rules
 
 
-def rules_of(role: str) -> set[tuple[str, str]]:
-    """Every rule of the role's validation: each loop item of a looped assert (its id in a data-driven one), each
-    `that` otherwise."""
+def ranges_of(role: str) -> dict[str, dict[str, Any]]:
+    """The bounds of the role's numbers: the `*_ranges` table of its rules.yml."""
+    tasks = yaml.safe_load((ROLES / role / "tasks" / "rules.yml").read_text()) or []
+    return {
+        variable: bounds
+        for task in tasks
+        for name, value in task.get("vars", {}).items()
+        if name.endswith("_ranges")
+        for variable, bounds in value.items()
+    }
+
+
+def rules_of(role: str, entry: str = MAIN) -> set[tuple[str, str]]:
+    """Every rule an entry point's validation runs: each loop item of a looped assert (its id in a data-driven one,
+    for the entry point's options only: rules.yml filters them so), each `that` otherwise."""
+    options = options_of(role, entry)
     rules: set[tuple[str, str]] = set()
-    for task in _validation_tasks(role):
+    for task in _validation_tasks(role, entry):
         assertion = task.get("ansible.builtin.assert")
         if assertion is None:
             continue
         if isinstance(task.get("loop"), str):
-            rules.update((task["name"], rule_id) for rule_id in _data_rule_ids(role, task))
+            rules.update((task["name"], rule_id) for rule_id, var in _data_rules(role, task) if var in options)
         elif "loop" in task:
             rules.update((task["name"], f"item {index}") for index in range(len(task["loop"])))
         else:
@@ -227,10 +283,9 @@ def label_of(role: str, key: tuple[str, str]) -> str:
 
 def role_variables(role: str) -> set[str]:
     """The role's documented variables (argument_specs options of its main entry point)."""
-    specs = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())
-    return set(specs["argument_specs"]["main"]["options"])
+    return set(options_of(role))
 
 
-def validation_paths(role: str) -> tuple[Path, ...]:
-    """Task files the validation phase may run: validate.yml and the files it imports, recursively."""
-    return tuple(_task_files(role))
+def validation_paths(role: str, entry: str = MAIN) -> tuple[Path, ...]:
+    """Task files the validation phase of an entry point may run (see _entry_files)."""
+    return tuple(_entry_files(role, entry))
