@@ -90,13 +90,15 @@ bench: seed engineio
 	  --one-address bundle \
 	  --large-inventory inventory
 
-# The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/, app/.
+# The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/ (with
+# their task files and templates), app/.
 collection: venv
 	rm -rf $(CACHE)/collection && mkdir -p $(CACHE)/collection
 	cp -r templates/collection/. roles app $(CACHE)/collection/
 	cp -r docs $(CACHE)/collection/
 	cp -n playbooks/*.yml $(CACHE)/collection/playbooks/
 	cp -r playbooks/tasks $(CACHE)/collection/playbooks/
+	cp -r playbooks/templates $(CACHE)/collection/playbooks/
 	ansible-galaxy collection build --force --output-path $(CACHE) $(CACHE)/collection
 
 clean-sandbox:
