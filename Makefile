@@ -91,8 +91,8 @@ bench: seed engineio
 	  --one-address bundle \
 	  --large-inventory inventory
 
-# The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/, app/;
-# its dependencies are requirements.yml's collections.
+# The collection: templates/collection (manifest, runtime, changelog, site playbook) plus roles/, playbooks/ (with
+# their task files and templates), app/; its dependencies are requirements.yml's collections.
 collection: venv
 	rm -rf $(CACHE)/collection && mkdir -p $(CACHE)/collection
 	cp -r templates/collection/. roles app $(CACHE)/collection/
@@ -100,6 +100,7 @@ collection: venv
 	cp -n playbooks/*.yml $(CACHE)/collection/playbooks/
 	cp -r playbooks/tasks $(CACHE)/collection/playbooks/
 	python tools/galaxy_dependencies.py requirements.yml >>$(CACHE)/collection/galaxy.yml
+	cp -r playbooks/templates $(CACHE)/collection/playbooks/
 	ansible-galaxy collection build --force --output-path $(CACHE) $(CACHE)/collection
 
 clean-sandbox:

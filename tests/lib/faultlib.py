@@ -278,9 +278,11 @@ def journal_cursor(container: str, unit: str) -> str | None:
     return out.rsplit("-- cursor: ", 1)[1].strip() if "-- cursor: " in out else None
 
 
-def journal_after(container: str, unit: str, cursor: str | None) -> list[str]:
+def journal_after(container: str, unit: str, cursor: str | None, output: str = "cat") -> list[str]:
+    """The unit's journal lines after the cursor: the messages (`-o cat`), or with output="json" one JSON object
+    per entry with the journal's own fields (PRIORITY, _PID, SYSLOG_IDENTIFIER, MESSAGE)."""
     where = ["--after-cursor", cursor] if cursor else []
-    return sh(container, "journalctl", "-u", unit, *where, "--no-pager", "-o", "cat").stdout.splitlines()
+    return sh(container, "journalctl", "-u", unit, *where, "--no-pager", "-o", output).stdout.splitlines()
 
 
 def track_disconnects(client: Client) -> list[float]:

@@ -42,6 +42,8 @@ def test_the_tarball_holds_roles_playbooks_and_app_but_no_tests_or_secrets(tarba
     for role in ROLES:
         assert f"roles/{role}/meta/argument_specs.yml" in names
     assert {"playbooks/site.yml", "playbooks/rollback.yml", "meta/runtime.yml", "app/socketapp/wsgi.py"} <= names
+    # The fleet status and the templates it prints with.
+    assert {"playbooks/status.yml", "playbooks/templates/status.txt.j2", "playbooks/templates/status.json.j2"} <= names
     assert "roles/websocket_nginx/vars/Debian-13.yml" in names
     assert "roles/websocket_nginx/files/www/index.html" in names
     unwanted = [

@@ -154,6 +154,9 @@ def test_no_health_asks_no_worker(capsys: pytest.CaptureFixture[str], config: Co
     assert code == 0
     assert [(r["health"], r["message_queue"]) for r in json.loads(out)["workers"]] == [(None, None)] * 4
     assert ASKED == []
+    code, out, _ = run(capsys, config, "--no-health")
+    assert [line.split()[-2:] for line in out.splitlines()[1:-1]] == [["-", "-"]] * 4
+    assert "None" not in out
     code, out, _ = run(capsys, config, "--json")
     assert json.loads(out)["workers"][0]["health"] == 200  # the same fake workers answer when asked
     assert ASKED == ["/healthz", "/healthz"]
@@ -169,9 +172,10 @@ def test_the_table_has_one_line_per_worker_and_a_summary(capsys: pytest.CaptureF
     ]  # fmt: skip
     assert lines[1] == "  ".join(
         f"{v:>11}"
-        for v in ["1", "a1b2c3d4", str(MISSING_PID), "idle", "2", "3", "10", "0", "1", "None", "200", "subscribed"]
+        for v in ["1", "a1b2c3d4", str(MISSING_PID), "idle", "2", "3", "10", "0", "1", "-", "200", "subscribed"]
     )
-    assert lines[3].split() == ["3", "0badc0de", "0", "cheap", "0", "0", "0", "0", "2", "None", "None", "None"]
+    # No value (no memory figure, a worker not asked) is a dash.
+    assert lines[3].split() == ["3", "0badc0de", "0", "cheap", "0", "0", "0", "0", "2", "-", "-", "-"]
     assert lines[-1] == "master 4242: 3 connections, listen queue 3 (errors 1)"
     assert len(lines) == 6
 

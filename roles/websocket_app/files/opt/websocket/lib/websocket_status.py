@@ -107,6 +107,11 @@ def workers(config: Config, stats: dict[str, Any], ask_health: bool = True) -> I
         }
 
 
+def cell(value: Any) -> str:
+    """A table cell: a dash where there is no value (not asked, no answer), not Python's None."""
+    return "-" if value is None else str(value)
+
+
 def main(argv: list[str], config: Config) -> int:
     try:
         stats = read_stats(config.stats)
@@ -128,7 +133,7 @@ def main(argv: list[str], config: Config) -> int:
         return 0
     print("  ".join(f"{c:>11}" for c in COLUMNS))
     for row in rows:
-        print("  ".join(f"{row[c]!s:>11}" for c in COLUMNS))
+        print("  ".join(f"{cell(row[c]):>11}" for c in COLUMNS))
     print(
         f"master {summary['master_pid']}: {summary['connections']} connections,"
         f" listen queue {summary['listen_queue']} (errors {summary['listen_queue_errors']})"
