@@ -350,6 +350,46 @@ REDIS_CASES = [
         shown="/nonexistent/redis.key",
         related=REDIS_TLS_ON_HOST,
     ),
+    _case(
+        REDIS,
+        "metrics-address-public",
+        {
+            "websocket_redis_metrics_enabled": True,
+            "websocket_redis_metrics_password": "metrics-password-0123456789",
+            "websocket_redis_metrics_address": "203.0.113.7",
+        },
+        "websocket_redis_metrics_address",
+        "loopback or private address",
+        shown='"203.0.113.7"',
+        related=("websocket_redis_metrics_enabled",),
+    ),
+    _case(
+        REDIS,
+        "metrics-port-is-redis-port",
+        {"websocket_redis_metrics_port": 6379},
+        "websocket_redis_metrics_port",
+        "1-65535 and differ from websocket_redis_port (6379)",
+        shown="6379",
+        related=("websocket_redis_port",),
+    ),
+    _case(
+        REDIS,
+        "metrics-user-is-app-user",
+        {"websocket_redis_metrics_user": "websocket"},
+        "websocket_redis_metrics_user",
+        "other than default and websocket_redis_user (websocket)",
+        shown='"websocket"',
+        related=("websocket_redis_user",),
+    ),
+    _case(
+        REDIS,
+        "metrics-password-short",
+        {"websocket_redis_metrics_enabled": True, "websocket_redis_metrics_password": "short-secret"},
+        "websocket_redis_metrics_password",
+        "at least 16 characters",
+        related=("websocket_redis_metrics_enabled",),
+        secret="short-secret",
+    ),
 ]
 
 TLS_PAIR = {
@@ -821,6 +861,39 @@ NGINX_CASES = [
             (f"{NGINX}_tls_ciphers", "ECDHE-RSA-AES128-GCM-SHA256", "must be a list"),
             (f"{NGINX}_upstream_sid_prefixes", "unix:/a=b", "must be a mapping"),
         )
+    ),
+    _case(
+        NGINX,
+        "metrics-address-public",
+        {"websocket_nginx_metrics_enabled": True, "websocket_nginx_metrics_address": "203.0.113.7"},
+        "websocket_nginx_metrics_address",
+        "loopback or private address",
+        shown='"203.0.113.7"',
+        related=("websocket_nginx_metrics_enabled",),
+    ),
+    _case(
+        NGINX,
+        "metrics-port-zero",
+        {"websocket_nginx_metrics_port": 0},
+        "websocket_nginx_metrics_port",
+        "1-65535",
+        shown="0",
+    ),
+    _case(
+        NGINX,
+        "status-port-too-high",
+        {"websocket_nginx_status_port": 65536},
+        "websocket_nginx_status_port",
+        "1-65535",
+        shown="65536",
+    ),
+    _case(
+        NGINX,
+        "status-port-is-listen-port",
+        {"websocket_nginx_status_port": 80},
+        "websocket_nginx_status_port",
+        "must differ from each other and from the site's ports (80, 443)",
+        related=("websocket_nginx_metrics_port", "websocket_nginx_listen_port", "websocket_nginx_tls_port"),
     ),
 ]
 
@@ -1385,6 +1458,24 @@ APP_CASES = [
             (f"{APP}_config_files", "src=app.conf.j2 dest=app.conf", "must be a list", "src=app.conf.j2"),
             (f"{APP}_environment", "LEVEL=debug", "must be a mapping", "got a str"),
         )
+    ),
+    _case(
+        APP,
+        "metrics-address-public",
+        {"websocket_app_metrics_enabled": True, "websocket_app_metrics_address": "203.0.113.7"},
+        "websocket_app_metrics_address",
+        "loopback or private address",
+        shown='"203.0.113.7"',
+        related=("websocket_app_metrics_enabled",),
+    ),
+    _case(
+        APP,
+        "metrics-port-is-a-worker-port",
+        {"websocket_app_socket_type": "tcp", "websocket_app_metrics_port": 15001},
+        "websocket_app_metrics_port",
+        "1-65535, other than the worker ports (15001 on",
+        shown="15001",
+        related=("websocket_app_tcp_base_port",),
     ),
 ]
 
