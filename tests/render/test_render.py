@@ -54,6 +54,7 @@ def start_render(inventory: Path, workdir: Path) -> subprocess.Popen[str]:
         "ansible_python_interpreter": sys.executable,
         # The wiring generates one into the inventory directory otherwise.
         "websocket_redis_password": "render-password",
+        "websocket_redis_metrics_password": "render-metrics-password",
         "render_repo": str(ROOT),
         "render_out": str(workdir / "out"),
         "render_templates": {role: templates_of(role) for role in ROLES},

@@ -28,10 +28,16 @@ BASE: dict[str, dict[str, Any]] = {
     FIREWALL: {},
 }
 
-# What an entry point requires that the playbooks set before calling it (the facts entry point sets the worker list).
-ENTRY_BASE: dict[str, dict[str, Any]] = {
-    f"{APP}:health": {"websocket_app_worker_sockets": ["unix:/run/websocket-sockets/worker-1.sock"]},
-}
+# Values for the options an entry point requires that the playbooks set before calling it (the facts entry point
+# sets the worker list).
+REQUIRED: dict[str, Any] = {"websocket_app_worker_sockets": ["unix:/run/websocket-sockets/worker-1.sock"]}
+
+
+def entry_base(role: str, entry: str) -> dict[str, Any]:
+    """What every host of a run gets: the role's BASE and the values its entry point requires."""
+    options = options_of(role, entry).items()
+    required = {name: REQUIRED[name] for name, spec in options if spec.get("required") and name not in BASE[role]}
+    return {**BASE[role], **required}
 
 
 # Booleans and numbers given as strings (-e key=value on the command line): the roles convert them where they are
@@ -363,6 +369,46 @@ REDIS_CASES = [
         shown="/nonexistent/redis.key",
         related=REDIS_TLS_ON_HOST,
     ),
+    _case(
+        REDIS,
+        "metrics-address-public",
+        {
+            "websocket_redis_metrics_enabled": True,
+            "websocket_redis_metrics_password": "metrics-password-0123456789",
+            "websocket_redis_metrics_address": "203.0.113.7",
+        },
+        "websocket_redis_metrics_address",
+        "loopback or private address",
+        shown='"203.0.113.7"',
+        related=("websocket_redis_metrics_enabled",),
+    ),
+    _case(
+        REDIS,
+        "metrics-port-is-redis-port",
+        {"websocket_redis_metrics_port": 6379},
+        "websocket_redis_metrics_port",
+        "1-65535 and differ from websocket_redis_port (6379)",
+        shown="6379",
+        related=("websocket_redis_port",),
+    ),
+    _case(
+        REDIS,
+        "metrics-user-is-app-user",
+        {"websocket_redis_metrics_user": "websocket"},
+        "websocket_redis_metrics_user",
+        "other than default and websocket_redis_user (websocket)",
+        shown='"websocket"',
+        related=("websocket_redis_user",),
+    ),
+    _case(
+        REDIS,
+        "metrics-password-short",
+        {"websocket_redis_metrics_enabled": True, "websocket_redis_metrics_password": "short-secret"},
+        "websocket_redis_metrics_password",
+        "at least 16 characters",
+        related=("websocket_redis_metrics_enabled",),
+        secret="short-secret",
+    ),
 ]
 
 TLS_PAIR = {
@@ -682,6 +728,23 @@ NGINX_CASES = [
         "not a file there",
         shown="/nonexistent/site.key",
         related=TLS_ON_HOST,
+    ),
+    _case(
+        NGINX,
+        "metrics-address-public",
+        {"websocket_nginx_metrics_enabled": True, "websocket_nginx_metrics_address": "203.0.113.7"},
+        "websocket_nginx_metrics_address",
+        "loopback or private address",
+        shown='"203.0.113.7"',
+        related=("websocket_nginx_metrics_enabled",),
+    ),
+    _case(
+        NGINX,
+        "status-port-is-listen-port",
+        {"websocket_nginx_status_port": 80},
+        "websocket_nginx_status_port",
+        "must differ from each other and from the site's ports (80, 443)",
+        related=("websocket_nginx_metrics_port", "websocket_nginx_listen_port", "websocket_nginx_tls_port"),
     ),
 ]
 
@@ -1121,6 +1184,24 @@ APP_CASES = [
         "websocket_app_cors_allow_any",
         "choose one",
         related=("websocket_app_cors_allowed_origins",),
+    ),
+    _case(
+        APP,
+        "metrics-address-public",
+        {"websocket_app_metrics_enabled": True, "websocket_app_metrics_address": "203.0.113.7"},
+        "websocket_app_metrics_address",
+        "loopback or private address",
+        shown='"203.0.113.7"',
+        related=("websocket_app_metrics_enabled",),
+    ),
+    _case(
+        APP,
+        "metrics-port-is-a-worker-port",
+        {"websocket_app_socket_type": "tcp", "websocket_app_metrics_port": 15001},
+        "websocket_app_metrics_port",
+        "1-65535, other than the worker ports (15001 on",
+        shown="15001",
+        related=("websocket_app_tcp_base_port",),
     ),
 ]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cases import BASE, ENTRY_BASE, RUNS, STRINGS, cases_of, strings_host
+from cases import BASE, RUNS, STRINGS, cases_of, entry_base, strings_host
 from validationlib import MAIN, RoleRun, positive_host, results, run_name, start_run, write_run
 
 from pki import self_signed, write_key
@@ -42,7 +42,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RoleRun]:
     started = {}
     for role, entry in RUNS:
         run = run_name(role, entry)
-        base = {**BASE[role], **ENTRY_BASE.get(run, {})}
+        base = entry_base(role, entry)
         hosts: dict[str, dict[str, Any]] = {positive_host(role): base}
         if role in STRINGS and entry == MAIN:
             hosts[strings_host(role)] = {**BASE[role], **STRINGS[role]}

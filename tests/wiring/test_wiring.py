@@ -126,3 +126,25 @@ def test_the_fallbacks_are_found() -> None:
 def test_every_wiring_fallback_is_the_role_default(path: str, option: str, value: Any) -> None:
     """When the other host did not set it, the wiring assumes the role's default, not a copy that can drift."""
     assert value == role_default(option), f"{path}: {option} falls back to {value!r}"
+
+
+def test_prometheus_learns_every_metrics_endpoint_and_the_firewall_admits_only_the_scrapers(tmp_path: Path) -> None:
+    """With websocket_metrics_enabled, every host's endpoint is a target (its private address, its role's port) and
+    each host's firewall admits the monitoring group's hosts to its metrics port, nobody else."""
+    # In group_vars of each group: the inventory file's own group vars rank below the wiring's group_vars/all.yml.
+    on = {"websocket_metrics_enabled": True, "websocket_private_address": "10.0.0.9"}
+    inventory = _inventory(tmp_path, {group: on for group in ("websocket", "loadbalancer", "redis")})
+    targets = value_on("lb1", "websocket_metrics_targets", inventory)
+    assert {(t["service"], t["host"], t["address"], int(t["port"])) for t in targets} == {
+        ("websocket", "app1", "10.0.0.9", 9290),
+        ("nginx", "lb1", "10.0.0.9", 9113),
+        ("redis", "redis1", "10.0.0.9", 9121),
+    }
+    for host, port in (("app1", 9290), ("lb1", 9113), ("redis1", 9121)):
+        rules = value_on(host, "websocket_firewall_rules", inventory)
+        metrics = [rule for rule in rules if rule["name"] == "Metrics"]
+        assert [(rule["ports"], rule["sources"]) for rule in metrics] == [([port], [])], rules  # no monitoring group
+    (tmp_path / "off").mkdir()
+    off = _inventory(tmp_path / "off", {})
+    assert value_on("lb1", "websocket_metrics_targets", off) == []
+    assert [rule["name"] for rule in value_on("app1", "websocket_firewall_rules", off)] == []

@@ -62,6 +62,34 @@ _READABLE = "readable"
 _WAKE = "wake"
 
 
+class Counts:
+    """What this worker served since it started, read by websocket_metrics.py (the role's metrics, when on).
+
+    Plain integers bumped where the event happens: a worker is one thread of greenlets and an increment never
+    switches, so no lock and no system call; the cost is one attribute increment per message."""
+
+    __slots__ = (
+        "broadcasts",
+        "connects",
+        "disconnects",
+        "emit_recipients",
+        "emits",
+        "received",
+        "sent",
+        "websockets_closed",
+        "websockets_opened",
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+
+# Engine.IO sessions opened and closed, their MESSAGE packets in and out (any transport), WebSockets opened and
+# closed on this transport; emits, broadcasts and their recipients are counted by websocket_metrics.py.
+COUNTS = Counts()
+
+
 def frame(payload: str | bytes) -> bytes:
     """One unfragmented, unmasked server frame (RFC 6455 section 5.2), as uWSGI's websocket_send builds it."""
     if isinstance(payload, str):
@@ -293,6 +321,7 @@ def install() -> bool:
         log.warning("bundle WebSocket transport not installed: %s; the app's own choice stands", error)
         return False
 
+    MESSAGE = packet.MESSAGE
     ping_frame = frame(packet.Packet(packet.PING).encode())
     pong_probe_frame = frame(packet.Packet(packet.PONG, data="probe").encode())
 
@@ -307,6 +336,7 @@ def install() -> bool:
             uwsgi.websocket_handshake()
             peer = environ.get("HTTP_X_REAL_IP") or environ.get("REMOTE_ADDR") or "?"
             self.connection = Connection(uwsgi.connection_fd(), peer)
+            COUNTS.websockets_opened += 1
             linger = True
             try:
                 self.handler(self)
@@ -314,6 +344,7 @@ def install() -> bool:
                 linger = False  # the worker is stopping: no waiting on clients
                 raise
             finally:
+                COUNTS.websockets_closed += 1
                 self.connection.finish(linger)
                 uwsgi.disconnect()
             return ""  # the response was the handshake; like python-engineio's driver, nothing more
@@ -324,6 +355,8 @@ def install() -> bool:
         connection: Connection | None = None
 
         def send(self, pkt: Any) -> None:
+            if pkt.packet_type == MESSAGE:
+                COUNTS.sent += 1
             connection = self.connection
             if connection is None:
                 if pkt.packet_type == packet.OPEN:
@@ -564,6 +597,7 @@ def install_conformance() -> None:
     waiting: dict[str, Any] = {}  # eio sid -> timer: sessions that have not joined a namespace yet
 
     def eio_connect(self: Any, eio_sid: str, environ: dict[str, Any]) -> Any:
+        COUNTS.connects += 1
         # The spec: a session that sends no CONNECT within the connect timeout is closed (socket.io for Node: 45 s).
         timer = waiting[eio_sid] = gevent.get_hub().loop.timer(connect_timeout)
         timer.start(gevent.spawn, no_connect, self, eio_sid)
@@ -595,6 +629,7 @@ def install_conformance() -> None:
         return handle_connect(self, eio_sid, namespace, data)
 
     def eio_disconnect(self: Any, eio_sid: str, *args: Any) -> Any:
+        COUNTS.disconnects += 1
         timer = waiting.pop(eio_sid, None)
         if timer is not None:
             timer.close()
@@ -603,6 +638,7 @@ def install_conformance() -> None:
     def message(self: Any, eio_sid: str, data: Any) -> None:
         # The spec: an invalid Socket.IO packet (unknown type, bad payload, bad ack id) closes the connection, and so
         # does leaving the main namespace (DISCONNECT "1", "41" on the wire) with no other namespace joined.
+        COUNTS.received += 1
         try:
             if isinstance(data, str) and data[:1] in ("2", "5") and not event_payload_ok(data):
                 raise ValueError(f"event without a non-empty array: {data[:40]!r}")
