@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,32 @@ def molecule_inventory() -> Path:
     return Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "inventory"
 
 
-def playbook(name: str, *args: str, inventory: str | Path | None = None, timeout: float | None = 1200) -> Run:
+def _streamed(command: list[str], env: dict[str, str], progress: Callable[[str], None]) -> Run:
+    """Run ansible-playbook, handing each play, task and recap line to `progress` as it comes; the whole output kept."""
+    lines = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=PROJECT
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith(("PLAY [", "TASK [", "RUNNING HANDLER [", "PLAY RECAP")) or re.match(
+                r"\S+\s+: ok=", line
+            ):
+                progress(line.rstrip(" *\n"))
+    return Run(process.returncode, "".join(lines))
+
+
+def playbook(
+    name: str,
+    *args: str,
+    inventory: str | Path | None = None,
+    timeout: float | None = 1200,
+    progress: Callable[[str], None] | None = None,
+) -> Run:
     """One of the project's playbooks (a path relative to the project) from the project root, with its ansible.cfg
-    and roles, against `inventory` (default: the Molecule scenario's), output uncoloured for assertions."""
+    and roles, against `inventory` (default: the Molecule scenario's), output uncoloured for assertions. With
+    `progress`, each play, task and recap line goes to it as the play runs (no timeout then)."""
     env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     env.setdefault("MOLECULE_PROJECT_DIRECTORY", str(PROJECT))
     command = [
@@ -83,5 +107,7 @@ def playbook(name: str, *args: str, inventory: str | Path | None = None, timeout
         str(PROJECT / name),
         *args,
     ]
+    if progress is not None:
+        return _streamed(command, env, progress)
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT, timeout=timeout, check=False)
     return Run(done.returncode, done.stdout + done.stderr)

@@ -281,7 +281,14 @@ def deploy(inventory: str, **variables: Any) -> None:
     """site.yml with the inventory's values, overridden by `variables` (none: the inventory's own values)."""
     extra = ["-e", json.dumps(variables)] if variables else []
     log(" ".join(["ansible-playbook", "site.yml", "-i", inventory, *extra]))
-    run = playbook("site.yml", *extra, inventory=inventory, timeout=None)
+    started = time.monotonic()
+    # Each task as it starts: a deploy takes minutes.
+    run = playbook(
+        "site.yml",
+        *extra,
+        inventory=inventory,
+        progress=lambda line: log(f"{time.monotonic() - started:6.0f} s  {line}"),
+    )
     if run.rc != 0:
         raise RuntimeError(f"site.yml on {inventory} exited {run.rc}: {run.output[-3000:]}")
 
@@ -427,12 +434,25 @@ def chart(results: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, (left, middle, right, reference) = plt.subplots(1, 4, figsize=(20, 4.5))
     for name in names:
-        steps = results[name]["echo"]["steps"]
-        left.plot([s["rate_per_second"] for s in steps], [s["latency_ms"]["p99"] for s in steps], "o-", label=name)
+        steps = [s for s in results[name]["echo"]["steps"] if s["latency_ms"]["p99"] is not None]
+        rates = [s["rate_per_second"] for s in steps]
+        p99 = [s["latency_ms"]["p99"] for s in steps]
+        # The spread of each rate's runs (their lowest and highest p99) around the median the sweep reports.
+        runs = [s.get("p99_runs_ms") or [p] for s, p in zip(steps, p99, strict=True)]
+        spread = [
+            [p - min(r) for r, p in zip(runs, p99, strict=True)],
+            [max(r) - p for r, p in zip(runs, p99, strict=True)],
+        ]
+        left.errorbar(rates, p99, yerr=spread, fmt="o-", capsize=3, label=name)
     left.axhline(P99_BUDGET_MS, color="grey", linestyle="--", linewidth=1)
-    left.set(title="echo: p99 round trip vs delivered rate", xlabel="messages/s", ylabel="p99 ms", yscale="log")
+    left.set(
+        title="echo: p99 round trip vs delivered rate\n(median of the runs; bars: lowest to highest run)",
+        xlabel="messages/s",
+        ylabel="p99 ms",
+        yscale="log",
+    )
     left.legend()
     width = 0.35
     for i, name in enumerate(names):
@@ -448,6 +468,17 @@ def chart(results: dict[str, dict[str, Any]], path: Path) -> None:
     middle.legend()
     right.set(title="capacity: connections held", ylabel="WebSocket clients")
     right.legend(fontsize=8)
+    # python-socketio's own AsyncClient: held through the hold and echoed, against the clients it tried.
+    for i, name in enumerate(names):
+        ref = results[name].get("reference")
+        if ref:
+            reference.bar(
+                [i - width / 2], [ref["clients"]], width, color="lightgrey", label="tried" if i == 0 else None
+            )
+            reference.bar([i + width / 2], [ref["held"]], width, color=f"C{i}", label=f"{name}: held {ref['held']}")
+    reference.set_xticks(range(len(names)), names)
+    reference.set(title="capacity: python-socketio AsyncClient\n(held through the hold, then echoed)", ylabel="clients")
+    reference.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -561,12 +592,22 @@ def summary(report: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", action="append", required=True, help="name=container, e.g. seed=websocket-seed")
+    parser.add_argument("--target", action="append", default=[], help="name=container, e.g. seed=websocket-seed")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="redraw chart.png and summary.md from --out's results.json, measure nothing",
+    )
     parser.add_argument("--smoke", action="store_true", help="seconds, a few clients: keeps the tool working")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--large-inventory", help="inventory of the bundle target, for the capacity_large step")
     parser.add_argument("--one-address", help="a target whose echo sweep also runs with every client from one address")
     args = parser.parse_args(argv)
+    if args.render:
+        write(json.loads((args.out / "results.json").read_text()), args.out)
+        return 0
+    if not args.target:
+        parser.error("give at least one --target (or --render)")
     plan = SMOKE if args.smoke else FULL
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
@@ -591,10 +632,15 @@ def main(argv: list[str]) -> int:
             report["results"][name]["echo_one_address"] = sweeps[f"{name}/one address"]
     report["ratios"] = compare(report["results"])
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    chart(report["results"], args.out / "chart.png")
-    (args.out / "summary.md").write_text(summary(report))
-    print(summary(report))
+    write(report, args.out)
     return 0
+
+
+def write(report: dict[str, Any], out: Path) -> None:
+    """The chart and the summary of a run's report."""
+    chart(report["results"], out / "chart.png")
+    (out / "summary.md").write_text(summary(report))
+    print(summary(report))
 
 
 if __name__ == "__main__":
