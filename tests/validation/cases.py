@@ -602,6 +602,14 @@ NGINX_CASES = [
     ),
     _case(
         NGINX,
+        "static-locations-string",
+        {"websocket_nginx_static_locations": "prefix=/static/ dir=/srv/chat/static"},
+        "websocket_nginx_static_locations",
+        "must be a list",
+        shown=_shown("prefix=/static/ dir=/srv/chat/static"),
+    ),
+    _case(
+        NGINX,
         "static-locations-prefix-no-slash",
         {"websocket_nginx_static_locations": [{"prefix": "/static", "dir": "/srv/chat/static"}]},
         "websocket_nginx_static_locations",
