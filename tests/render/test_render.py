@@ -25,6 +25,8 @@ INVENTORIES = {
     "cluster": ROOT / "inventory" / "examples" / "cluster" / "hosts.yml",
     "seed": ROOT / "bench" / "inventory" / "hosts.yml",
     "switches": HERE / "inventories" / "tls" / "hosts.yml",
+    # Beside the switches' inventory, for its link to the bundle's wiring.
+    "own-app": HERE / "inventories" / "tls" / "own-app.yml",
 }
 GOLDEN = HERE / "golden"
 UPDATE = os.environ.get("RENDER_UPDATE_GOLDEN") == "1"

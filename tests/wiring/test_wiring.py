@@ -21,12 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
 GROUP_VARS = ROOT / "inventory" / "group_vars"
 
 
+SEPARATE = {"loadbalancer": "lb1", "websocket": "app1", "redis": "redis1"}
+ONE_HOST = {"loadbalancer": "app1", "websocket": "app1", "redis": "app1"}
+
+
 def _inventory(
-    tmp_path: Path, groups: dict[str, dict[str, Any]], hosts_vars: dict[str, dict[str, Any]] | None = None
+    tmp_path: Path,
+    groups: dict[str, dict[str, Any]],
+    hosts_vars: dict[str, dict[str, Any]] | None = None,
+    hosts: dict[str, str] = SEPARATE,
 ) -> Path:
-    """hosts.yml with one host per group (lb1, app1, redis1), group vars per group (in group_vars/, or with
-    hosts_vars in hosts.yml itself), and the bundle's wiring."""
-    hosts = {"loadbalancer": "lb1", "websocket": "app1", "redis": "redis1"}
+    """hosts.yml with one host per group (lb1, app1, redis1 unless `hosts` says otherwise), group vars per group
+    (in group_vars/, or with hosts_vars in hosts.yml itself), and the bundle's wiring."""
     inventory = {
         "all": {
             "vars": {"ansible_connection": "local", "websocket_redis_password": "wiring-password"},
@@ -87,6 +93,25 @@ def test_an_app_directory_set_in_hosts_yml_wins_over_the_bundled_app(tmp_path: P
     outrank the user's own group vars in hosts.yml."""
     inventory = _inventory(tmp_path, {}, hosts_vars={"websocket": {"websocket_app_source_dir": "/srv/src/chat"}})
     assert value_on("app1", "websocket_app_source_dir", inventory) == "/srv/src/chat"
+
+
+@pytest.mark.parametrize(
+    ("app", "routes"),
+    [({}, False), ({"websocket_app_module": "chat.wsgi:application"}, True)],
+    ids=["bundled-app", "own-app"],
+)
+def test_nginx_passes_the_routes_of_your_own_app_to_it(tmp_path: Path, app: dict[str, str], routes: bool) -> None:
+    """Set in hosts.yml for the app hosts, as the docs show: it reaches a load balancer of its own."""
+    inventory = _inventory(tmp_path, {}, hosts_vars={"websocket": app})
+    assert value_on("lb1", "websocket_nginx_app_routes", inventory) is routes
+
+
+@pytest.mark.parametrize(
+    ("hosts", "code_dir"), [(SEPARATE, ""), (ONE_HOST, "/srv/ws/current/app")], ids=["own-load-balancer", "one-host"]
+)
+def test_nginx_finds_the_live_release_only_on_an_app_host(tmp_path: Path, hosts: dict[str, str], code_dir: str) -> None:
+    inventory = _inventory(tmp_path, {"websocket": {"websocket_app_root": "/srv/ws"}}, hosts=hosts)
+    assert value_on(hosts["loadbalancer"], "websocket_nginx_app_code_dir", inventory) == code_dir
 
 
 def test_nginx_takes_the_largest_message_size_of_the_app_hosts(tmp_path: Path) -> None:

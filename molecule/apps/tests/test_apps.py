@@ -21,10 +21,11 @@ from appslib import FIXTURES, ROOT, about, history, live_release
 
 from containers import playbook, sh
 from faultlib import worker_pids
-from testlib import WAIT, Client, clients, http_get
+from testlib import WAIT, Client, clients, http_get, http_request
 
 # The directory release molecule converged; later tests roll back to it.
 state: dict[str, str] = {}
+CSS = FIXTURES / "tally" / "tally" / "static" / "tally.css"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -63,6 +64,45 @@ def test_socketio_options_from_variables_reach_the_app(url):
     assert (handshake["pingInterval"], handshake["maxPayload"]) == (7000, 50000)
 
 
+def test_the_apps_own_page_and_rest_routes_reach_it_through_nginx(url):
+    page = http_request(f"{url}/")
+    assert page.status == 200
+    assert "<h1>tally 1</h1>" in page.body, page.body[:300]  # the app's page, not the bundled client page
+    # The app's own header wins; nginx adds its defaults for the ones the app does not set.
+    assert page.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+    assert page.headers.get_all("X-Content-Type-Options") == ["nosniff"]
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    # `sid` is the app's own parameter on its routes: nginx's Socket.IO routing by session id (which answers an
+    # unknown session prefix with 400) does not apply.
+    api = http_request(f"{url}/api/totals?sid=not-a-session")
+    assert api.status == 200, api.body[:300]
+    body = json.loads(api.body)
+    assert (body["release"], body["sid"]) == ("1", "not-a-session")
+    assert api.headers.get_all("X-Frame-Options") == ["DENY"]
+
+
+def test_app_routes_take_their_own_body_size_not_the_socketio_message_size(url):
+    # Socket.IO bodies are capped at 50,000 bytes here (websocket_app_max_message_size); the app's routes take
+    # websocket_nginx_app_client_max_body_size (1 MiB by default).
+    headers = {"Content-Type": "application/octet-stream"}
+    upload = http_request(f"{url}/api/upload", method="POST", data=b"x" * 200_000, headers=headers)
+    assert upload.status == 200, upload.body[:300]
+    assert json.loads(upload.body) == {"received": 200_000}
+    too_big = http_request(f"{url}/api/upload", method="POST", data=b"x" * 2_000_000, headers=headers)
+    assert too_big.status == 413
+
+
+def test_static_files_come_from_nginx_out_of_the_live_release(url):
+    # /assets/ is no route of the app (Flask's own static route is /static/): a 200 there is nginx's.
+    css = http_request(f"{url}/assets/tally.css")
+    assert (css.status, css.body) == (200, CSS.read_text())
+    assert css.headers["Content-Type"].startswith("text/css")
+    assert css.headers.get_all("X-Content-Type-Options") == ["nosniff"]
+    missing = http_request(f"{url}/assets/missing.css")
+    assert missing.status == 404
+    assert "<center>nginx</center>" in missing.body  # nginx's own answer: the request never reached the app
+
+
 def test_release_holds_only_the_named_code_and_its_own_settings(container):
     release = live_release(container)
     state["directory"] = release
@@ -74,6 +114,7 @@ def test_release_holds_only_the_named_code_and_its_own_settings(container):
         "tally/__init__.py",
         "tally/options.py",
         "tally/server.py",
+        "tally/static/tally.css",
     ]
     ini = sh(container, "cat", f"{ROOT}/releases/{release}/uwsgi.ini").stdout
     assert "module = tally.server:application" in ini
@@ -164,6 +205,7 @@ def test_deploy_from_a_git_repository(url, container, tmp_path):
     init.write_text(init.read_text().replace('RELEASE = "1"', 'RELEASE = "2-git"'))
     requirements = work / "service" / "requirements.txt"
     requirements.write_text(requirements.read_text() + "text-unidecode==1.3\n")
+    (work / "service" / "tally" / "static" / "tally.css").write_text("/* tally 2-git */\n")
     git(work, "init", "-q")
     git(work, "add", "-A")
     git(work, "commit", "-qm", "tally 2")
@@ -191,6 +233,7 @@ def test_deploy_from_a_git_repository(url, container, tmp_path):
     state["git"] = release
     assert release.startswith(commit[:12])
     assert about(url)["release"] == "2-git"
+    assert http_request(f"{url}/assets/tally.css").body == "/* tally 2-git */\n"  # static files switch with it
     assert history(container) == [release, state["directory"]]
     files = sh(container, "find", f"{ROOT}/releases/{release}/app", "-printf", "%P\n").stdout.split()
     assert "tally/server.py" in files
@@ -267,6 +310,7 @@ def test_rollback_serves_the_previous_release(url, container):
     info = about(url)
     assert info["release"] == "1"
     assert info["greeting"] == "hello from the config file"
+    assert http_request(f"{url}/assets/tally.css").body == CSS.read_text()  # the static files rolled back too
 
 
 def test_rollback_without_an_earlier_release_fails_and_changes_nothing(url, container):
