@@ -167,6 +167,7 @@ def range_cases(role: str) -> list[Case]:
 SHAPE_GIVEN: dict[str, str] = {
     "websocket_app_config_files": "src=app.conf.j2 dest=app.conf",
     "websocket_firewall_rules": "name=workers ports=15001 sources=10.0.0.5",
+    "websocket_nginx_static_locations": "prefix=/static/ dir=/srv/chat/static",
 }
 
 
@@ -559,14 +560,6 @@ NGINX_CASES = [
         "websocket_nginx_app_read_timeout",
         "at least 1",
         shown="0",
-    ),
-    _case(
-        NGINX,
-        "static-locations-string",
-        {"websocket_nginx_static_locations": "prefix=/static/ dir=/srv/chat/static"},
-        "websocket_nginx_static_locations",
-        "must be a list",
-        shown=_shown("prefix=/static/ dir=/srv/chat/static"),
     ),
     _case(
         NGINX,
