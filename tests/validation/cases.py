@@ -1314,7 +1314,7 @@ APP_CASES = [
         "message-queue-ca-bundle-without-tls",
         {**QUEUE, "websocket_app_message_queue_ca_bundle": "{files}/tls/site.crt"},
         "websocket_app_message_queue_ca_bundle",
-        "is not a rediss:// (TLS) URL",
+        "is not a rediss:// or rediss+sentinel:// (TLS) URL",
         shown="tls/site.crt",
         related=("websocket_app_message_queue", "websocket_redis_tls_enabled"),
     ),

@@ -367,6 +367,15 @@ def test_redis_and_sentinel_listen_with_tls_only_and_keep_their_key_to_themselve
         assert re.search(r"^tls-port \d+$", text, re.MULTILINE), config
     key = sh(redis_host, "stat", "-c", "%U %G %a", "/etc/redis/tls/redis.key").stdout.split()
     assert key == ["redis", "redis", "600"]
+    # Sentinel is sandboxed like Redis, and may write its own directory alone (it rewrites its config file there).
+    exposure = {
+        unit: float(re.search(r"exposure level for \S+: ([\d.]+)", sh(redis_host, "systemd-analyze", "security", unit,
+                                                                          check=False).stdout).group(1))
+        for unit in ("redis-server", "redis-sentinel")
+    }  # fmt: skip
+    assert exposure["redis-sentinel"] <= exposure["redis-server"], exposure
+    writable = sh(redis_host, "systemctl", "show", "--property=ReadWritePaths", "--value", "redis-sentinel").stdout
+    assert writable.split() == ["/etc/redis/sentinel"]
     # From the Redis host itself too, plain TCP on loopback gets nothing.
     for port in ("6379", "26379"):
         local = sh(redis_host, "timeout", "10", "redis-cli", "-h", "127.0.0.1", "-p", port, "ping", check=False)
