@@ -1,8 +1,8 @@
 """The files the roles render, compared with goldens: a change of any rendered byte shows here, without a container.
 
-Each inventory (the sandbox, the cluster example, the seed's values, every switch flipped, Redis Sentinel) runs render.yml on fake
-local hosts through the bundle's own wiring (inventory/group_vars). The goldens in golden/ are regenerated only on
-purpose: RENDER_UPDATE_GOLDEN=1 python -m pytest tests/render, then review their diff.
+Each inventory (the sandbox, the cluster example, the seed's values, every switch flipped, Redis Sentinel) runs
+render.yml on fake local hosts through the bundle's own wiring (inventory/group_vars). The goldens in golden/ are
+regenerated only on purpose: RENDER_UPDATE_GOLDEN=1 python -m pytest tests/render, then review their diff.
 """
 
 from __future__ import annotations
