@@ -54,8 +54,12 @@ def replication(host: str) -> dict[str, str]:
     return dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
 
 
+def label(worker: tuple[str, int]) -> str:
+    return f"{worker[0]}/{worker[1]}"
+
+
 def token(sender: tuple[str, int], seq: int) -> str:
-    return f"{sender[0]}/{sender[1]}-{seq}"
+    return f"{label(sender)}-{seq}"
 
 
 def health(url: str) -> dict:
@@ -96,58 +100,54 @@ def test_the_message_queue_survives_the_loss_of_the_primarys_host(record_testsui
             while not client.events["broadcast"].empty():
                 got[key].add(client.events["broadcast"].get())
 
-    def first_arrival_after(moment: float) -> dict[tuple, float | None]:
-        """For every receiver and sender, the send time of the first broadcast sent after `moment` that arrived."""
-        return {
-            (receiver, sender): next(
-                (at for seq, at in sent[sender] if at > moment and token(sender, seq) in got[receiver]),
-                None,
-            )
-            for receiver in WORKERS
-            for sender in SENDERS
-        }
+    def recoveries(since: float, until: float) -> dict[tuple, tuple[float | None, int]]:
+        """For every receiver and sender, of the broadcasts sent between `since` and `until`: the send time of the
+        first one after the last that never arrived (None: none arrived since), and how many never arrived."""
+        result = {}
+        for receiver in WORKERS:
+            for sender in SENDERS:
+                window = [(at, token(sender, seq) in got[receiver]) for seq, at in sent[sender] if since < at < until]
+                lost = [at for at, arrived in window if not arrived]
+                after = [at for at, arrived in window if arrived and at > max(lost, default=since)]
+                result[(receiver, sender)] = (after[0] if after else None, len(lost))
+        return result
 
     threads = [threading.Thread(target=send_forever, args=(key,), daemon=True) for key in SENDERS]
     try:
         for thread in threads:
             thread.start()
-        time.sleep(2)
+        time.sleep(3)
         drain()
-        assert all(at is not None for at in first_arrival_after(0).values()), "broadcasts did not flow before the kill"
+        before = recoveries(0, time.monotonic() - 1)
+        assert {pair: lost for pair, (_, lost) in before.items() if lost} == {}, "broadcasts lost before the kill"
 
-        killed_at = time.monotonic()
         subprocess.run(["podman", "kill", old], check=True, capture_output=True)
-        arrivals: dict = {}
-        while time.monotonic() < killed_at + 60:
+        killed_at = time.monotonic()
+        # Until every receiver has had 3 s of every sender's broadcasts without a loss (a broadcast counts once a
+        # second has passed since it was sent); 60 s at most.
+        while True:
             time.sleep(0.5)
             drain()
-            arrivals = first_arrival_after(killed_at)
-            if all(at is not None for at in arrivals.values()):
+            settled = time.monotonic() - 1
+            outcome = recoveries(killed_at, settled)
+            back = [at for at, _ in outcome.values()]
+            if all(at is not None and settled - at >= 3 for at in back) or settled > killed_at + 60:
                 break
-        assert all(at is not None for at in arrivals.values()), f"broadcasts never came back: {arrivals}"
-        recovered_at = max(arrivals.values())
-        gap = recovered_at - killed_at
-        # Once back, nothing is lost: every broadcast sent a second after the recovery reaches every receiver.
-        time.sleep(3)
         stop.set()
         for thread in threads:
             thread.join(timeout=WAIT)
-        time.sleep(1)
-        drain()
     finally:
         stop.set()
         for client in receivers.values():
             client.close()
+    assert all(at is not None and settled - at >= 3 for at in back), f"broadcasts did not flow again: {outcome}"
+    gap = max(back) - killed_at
+    lost = {f"{label(receiver)} from {label(sender)}": n for (receiver, sender), (_, n) in outcome.items()}
     record_testsuite_property("failover_gap_seconds", round(gap, 2))
-    lost = {
-        (receiver, sender): [
-            seq for seq, at in sent[sender] if at > recovered_at + 1 and token(sender, seq) not in got[receiver]
-        ]
-        for receiver in WORKERS
-        for sender in SENDERS
-    }
-    assert gap <= BOUND, f"broadcasts came back {gap:.1f} s after the kill"
-    assert {pair: seqs for pair, seqs in lost.items() if seqs} == {}, "broadcasts lost after the recovery"
+    record_testsuite_property("failover_lost_broadcasts", json.dumps(lost))
+    # Broadcasts were lost meanwhile (pub/sub keeps nothing): the kill did stop the queue.
+    assert any(lost.values()), lost
+    assert gap <= BOUND, f"broadcasts reached every client again {gap:.1f} s after the kill"
 
     # A replica took over, named by the Sentinels that are left; every worker is subscribed on it, none restarted.
     survivors = [host for host in REDIS_HOSTS if host != old]
