@@ -162,7 +162,7 @@ def test_the_message_queue_survives_the_loss_of_the_primarys_host(record_testsui
     # The old primary's host returns: it rejoins as a replica of the new primary, nobody touching it.
     subprocess.run(["podman", "start", old], check=True, capture_output=True)
     subprocess.run([str(PROJECT / "molecule" / "shared" / "wait-systemd.sh"), old], check=True, capture_output=True)
-    assert address(old) in hosts  # the same address as before (podman keeps the container's allocation)
+    assert address(old) in hosts  # its fixed address (molecule.yml), as a host keeps its own
 
     def rejoined() -> bool:
         info = replication(old)
