@@ -304,11 +304,11 @@ def queue_url(host: str) -> urllib.parse.SplitResult:
 
 
 def redis_cli(
-    host: str, url: urllib.parse.SplitResult, address: str, port: int, tls: list[str], *command: str
+    host: str, url: urllib.parse.SplitResult | None, address: str, port: int, tls: list[str], *command: str
 ) -> subprocess.CompletedProcess[str]:
-    """redis-cli from `host` to address:port as the app's ACL user; `tls` are redis-cli's TLS options (none: plain
-    TCP); the command is PING when none is given."""
-    login = ["--user", url.username, "--pass", url.password, "--no-auth-warning"]
+    """redis-cli from `host` to address:port as the app's ACL user (url None: without a login, as python-socketio asks
+    a Sentinel); `tls` are redis-cli's TLS options (none: plain TCP); the command is PING when none is given."""
+    login = ["--user", url.username, "--pass", url.password, "--no-auth-warning"] if url else []
     return sh(
         host, "timeout", "10", "redis-cli", "-h", address, "-p", str(port), *tls, *login, *(command or ["ping"]),
         check=False,
@@ -339,13 +339,13 @@ def test_the_message_queue_speaks_only_verified_tls(host):
     stranger = redis_cli(host, url, address, port, ["--tls", "--cacert", "/etc/ssl/certs/ca-certificates.crt"])
     assert "PONG" not in stranger.stdout, stranger.stdout
     assert "certificate verify failed" in stranger.stdout + stranger.stderr, stranger.stdout + stranger.stderr
-    # Each Sentinel names the primary over verified TLS, and says nothing over plain TCP.
+    # Each Sentinel names the primary over verified TLS to anyone (no login), and says nothing over plain TCP.
     for sentinel in sentinels:
         s_address, s_port = sentinel.rsplit(":", 1)
         ask = ["SENTINEL", "get-master-addr-by-name", "websocket"]
-        named = redis_cli(host, url, s_address, int(s_port), ["--tls", "--cacert", ca], *ask)
+        named = redis_cli(host, None, s_address, int(s_port), ["--tls", "--cacert", ca], *ask)
         assert named.stdout.split() == [address, str(port)], named.stdout + named.stderr
-        plain = redis_cli(host, url, s_address, int(s_port), [], *ask)
+        plain = redis_cli(host, None, s_address, int(s_port), [], *ask)
         assert address not in plain.stdout, plain.stdout
     # Every worker of this host subscribed over that TLS connection (websocket-status reads each worker's /healthz).
     rows = {key: row for key, row in worker_status().items() if key[0] == host}
