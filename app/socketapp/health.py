@@ -18,6 +18,13 @@ def message_queue_state(manager: Any) -> str:
     return getattr(manager, "subscription", "none")
 
 
+def message_queue_primary(manager: Any) -> str | None:
+    """host:port of the Redis this worker is subscribed on: the queue's one Redis, or under Sentinel the primary the
+    Sentinels named at the last (re)subscription; None without a queue or while not subscribed. Cached, like the
+    state."""
+    return getattr(manager, "primary", None)
+
+
 def websocket_transport() -> str:
     # The websocket_app role's transport module, imported by uWSGI before the app, says whether it took over.
     module = sys.modules.get("websocket_transport")
@@ -33,6 +40,7 @@ def report(manager: Any, counters: Counters) -> dict[str, Any]:
         "pid": os.getpid(),
         "clients": counters.clients,
         "message_queue": queue,
+        "message_queue_primary": message_queue_primary(manager),
         # Objects kept out of collections and the generation thresholds: shows whether the role's tuning is live.
         "gc": {"frozen": gc.get_freeze_count(), "threshold": list(gc.get_threshold())},
         "transport": websocket_transport(),

@@ -15,7 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import redis.sentinel
 import socketio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from socketio.redis_manager import parse_redis_sentinel_url
 
 
 class RoomIndex:
@@ -72,27 +76,68 @@ LIVENESS_OPTIONS: dict[str, Any] = {
 }
 # What redis-py reads as false in a URL's query (its to_bool).
 _FALSE = {"0", "F", "FALSE", "N", "NO"}
+# The URLs the manager takes: one Redis (redis://, rediss:// over TLS) or the Sentinels that know the primary
+# (redis+sentinel://[user:password@]host1:port1,host2:port2,.../db/master_name, python-socketio's syntax;
+# rediss+sentinel:// speaks TLS to the Sentinels and to Redis).
+SCHEMES = ("redis", "rediss", "redis+sentinel", "rediss+sentinel")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+TLS_SCHEMES = ("rediss", "rediss+sentinel")
 
 
 def redis_options(url: str) -> dict[str, Any]:
     """Connection options for the queue at `url`: the liveness options always (over TLS they apply to the TCP socket
-    under it); over TLS (rediss://) at least TLS 1.2 and the server's certificate verified, name included, against
-    the CA bundle the URL names (`ssl_ca_certs=`) or the system's. A URL that turns verification off is refused."""
+    under it); over TLS (rediss://, rediss+sentinel://) at least TLS 1.2 and the server's certificate verified, name
+    included, against the CA bundle the URL names (`ssl_ca_certs=`) or the system's. A URL that turns verification
+    off is refused."""
     parts = urlsplit(url)
-    if parts.scheme != "rediss":
+    if parts.scheme not in TLS_SCHEMES:
         return dict(LIVENESS_OPTIONS)
     query = parse_qs(parts.query)
     weak = [value for value in query.get("ssl_cert_reqs", []) if value.lower() != "required"]
     if weak:
         raise ValueError(
-            f"the message queue's rediss:// URL sets ssl_cert_reqs={weak[0]}: "
+            f"the message queue's {parts.scheme}:// URL sets ssl_cert_reqs={weak[0]}: "
             "Redis's certificate must be verified (required)"
         )
     if any(value.upper() in _FALSE for value in query.get("ssl_check_hostname", [])):
         raise ValueError(
-            "the message queue's rediss:// URL sets ssl_check_hostname off: Redis's certificate must name the host"
+            f"the message queue's {parts.scheme}:// URL sets ssl_check_hostname off: "
+            "Redis's certificate must name the host"
         )
-    return LIVENESS_OPTIONS | {"ssl_min_version": ssl.TLSVersion.TLSv1_2}
+    options = LIVENESS_OPTIONS | {"ssl_min_version": ssl.TLSVersion.TLSv1_2}
+    if parts.scheme == "rediss+sentinel":
+        # redis-py reads these from a rediss:// URL itself; a Sentinel URL's query is nobody's, so they are spelled
+        # out here (for Redis and for the Sentinels alike).
+        options |= {"ssl": True, "ssl_cert_reqs": "required", "ssl_check_hostname": True}
+        if "ssl_ca_certs" in query:
+            options["ssl_ca_certs"] = query["ssl_ca_certs"][-1]
+    return options
+
+
+# Asking a Sentinel: a dead one (its host down: no answer at all) costs a second, then the next is asked. Not redis-py's
+# default of 10 retries with backoff per Sentinel, which held a reconnect for tens of seconds on the one Sentinel that
+# went down with the primary's host.
+SENTINEL_OPTIONS: dict[str, Any] = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+    "retry": Retry(NoBackoff(), 0),
+}
+
+
+def sentinel_url(url: str) -> tuple[list[tuple[str, int]], str | None, dict[str, Any]]:
+    """(Sentinels, master name, login and db) of a redis+sentinel:// or rediss+sentinel:// URL, read by
+    python-socketio's own parser (which knows the plain scheme only)."""
+    parts = urlsplit(url)
+    plain = parts._replace(scheme="redis+sentinel", query="").geturl()
+    return parse_redis_sentinel_url(plain)
+
+
+def primary_of(connection: Any) -> str | None:
+    """host:port of a redis-py connection once connected (under Sentinel: the primary it was sent to)."""
+    host, port = getattr(connection, "host", None), getattr(connection, "port", None)
+    if not host:
+        return None
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 # python-socketio doubles its wait between resubscriptions up to 60 s: a healed partition would go unnoticed that
@@ -100,14 +145,41 @@ def redis_options(url: str) -> dict[str, Any]:
 RETRY_CAP = 5
 
 
-class IndexedRedisManager(RoomIndex, socketio.RedisManager):
-    """Redis message queue manager that notices a dead queue and says whether this worker is subscribed."""
+class QueueManager(socketio.RedisManager):
+    """python-socketio's Redis manager that notices a dead queue, says whether this worker is subscribed and to which
+    primary, and reaches the primary through Sentinels over TLS too (python-socketio's own manager speaks to Sentinels
+    in plain text only). Write-only instances emit from outside the app: QueueManager(url, channel, write_only=True).
+    """
 
     def __init__(self, url: str, channel: str, **kwargs: Any) -> None:
+        if urlsplit(url).scheme not in SCHEMES:
+            raise ValueError(
+                "the message queue must be a redis://, rediss://, redis+sentinel:// or rediss+sentinel:// URL, "
+                f"got {url.split(':', 1)[0]}://..."
+            )
         options = redis_options(url) | kwargs.pop("redis_options", {})
         super().__init__(url, channel=channel, redis_options=options, **kwargs)
         # "connecting" until the first subscription, then "subscribed" or "down" (read by /healthz: no round trip).
         self.subscription = "connecting"
+        # host:port of the Redis this worker is subscribed on (the primary, under Sentinel); None while not.
+        self.primary: str | None = None
+        self.sentinel: redis.sentinel.Sentinel | None = None
+
+    def _redis_connect(self) -> None:
+        if urlsplit(self.redis_url).scheme not in SENTINEL_SCHEMES:
+            super()._redis_connect()
+            return
+        sentinels, master, login = sentinel_url(self.redis_url)
+        options = self.redis_options | login
+        if self.sentinel is None:
+            # The Sentinels get the TLS options, not the login nor the db: any client may ask them where the primary
+            # is (python-socketio's manager asks them the same way), and nothing else. One Sentinel object for every
+            # reconnect: redis-py asks the one that answered last first.
+            tls = {key: value for key, value in options.items() if key.startswith("ssl")}
+            self.sentinel = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=tls | SENTINEL_OPTIONS, **options)
+        self.redis = self.sentinel.master_for(master or self.channel)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
 
     def _redis_listen_with_retries(self) -> Iterator[dict[str, Any]]:
         # python-socketio's loop (redis_manager.py), with the state recorded and the wait capped.
@@ -117,10 +189,12 @@ class IndexedRedisManager(RoomIndex, socketio.RedisManager):
                 self._redis_connect()
                 self.pubsub.subscribe(self.channel)
                 self.subscription = "subscribed"
+                self.primary = primary_of(self.pubsub.connection)
                 retry_sleep = 1
                 yield from self.pubsub.listen()
             except Exception as exc:  # what python-socketio catches: any failure means resubscribe
                 self.subscription = "down"
+                self.primary = None
                 self._get_logger().error(
                     f"Cannot receive from redis... retrying in {retry_sleep} secs", extra={"redis_exception": str(exc)}
                 )
@@ -128,10 +202,12 @@ class IndexedRedisManager(RoomIndex, socketio.RedisManager):
                 retry_sleep = min(retry_sleep * 2, RETRY_CAP)
 
 
+class IndexedRedisManager(RoomIndex, QueueManager):
+    """The app's Redis message queue manager, with the room index."""
+
+
 def client_manager(url: str, channel: str) -> socketio.Manager:
     """The manager Flask-SocketIO would build for `url` (none or Redis), with the room index."""
     if not url:
         return IndexedManager()
-    if not url.startswith(("redis://", "rediss://")):
-        raise ValueError(f"the message queue must be a redis:// or rediss:// URL, got {url.split(':', 1)[0]}://...")
     return IndexedRedisManager(url, channel=channel)

@@ -1,8 +1,8 @@
 """The files the roles render, compared with goldens: a change of any rendered byte shows here, without a container.
 
-Each inventory (the sandbox, the cluster example, the seed's values, every switch flipped) runs render.yml on fake
-local hosts through the bundle's own wiring (inventory/group_vars). The goldens in golden/ are regenerated only on
-purpose: RENDER_UPDATE_GOLDEN=1 python -m pytest tests/render, then review their diff.
+Each inventory (the sandbox, the cluster example, the seed's values, every switch flipped, Redis Sentinel) runs
+render.yml on fake local hosts through the bundle's own wiring (inventory/group_vars). The goldens in golden/ are
+regenerated only on purpose: RENDER_UPDATE_GOLDEN=1 python -m pytest tests/render, then review their diff.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ INVENTORIES = {
     "cluster": ROOT / "inventory" / "examples" / "cluster" / "hosts.yml",
     "seed": ROOT / "bench" / "inventory" / "hosts.yml",
     "switches": HERE / "inventories" / "tls" / "hosts.yml",
+    "sentinel": HERE / "inventories" / "sentinel" / "hosts.yml",
     # Beside the switches' inventory, for its link to the bundle's wiring.
     "own-app": HERE / "inventories" / "tls" / "own-app.yml",
 }
@@ -57,6 +58,7 @@ def start_render(inventory: Path, workdir: Path) -> subprocess.Popen[str]:
         # The wiring generates one into the inventory directory otherwise.
         "websocket_redis_password": "render-password",
         "websocket_redis_metrics_password": "render-metrics-password",
+        "websocket_redis_replication_password": "render-replication-password",
         "render_repo": str(ROOT),
         "render_out": str(workdir / "out"),
         "render_templates": {role: templates_of(role) for role in ROLES},

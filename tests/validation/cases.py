@@ -203,6 +203,15 @@ REDIS_TLS_ON_HOST = (
     "websocket_redis_tls_certificate_key_src",
 )
 
+# Sentinel on, valid: three hosts, this one the first and bound, a replication password.
+REDIS_SENTINEL = {
+    "websocket_redis_sentinel_enabled": True,
+    "websocket_redis_sentinel_hosts": ["10.0.0.11", "10.0.0.12", "10.0.0.13"],
+    "websocket_redis_sentinel_address": "10.0.0.11",
+    "websocket_redis_bind": ["127.0.0.1", "10.0.0.11"],
+    "websocket_redis_replication_password": "replication-password-0123",
+}
+
 REDIS_CASES = [
     _case(
         REDIS,
@@ -409,6 +418,115 @@ REDIS_CASES = [
         "at least 16 characters",
         related=("websocket_redis_metrics_enabled",),
         secret="short-secret",
+    ),
+    # Sentinel: three hosts, this one among them and bound, its own port, user and password; with TLS the CA.
+    _case(
+        REDIS,
+        "sentinel-hosts-two",
+        {**REDIS_SENTINEL, "websocket_redis_sentinel_hosts": ["10.0.0.11", "10.0.0.12"]},
+        "websocket_redis_sentinel_hosts",
+        "at least 3 Redis hosts, each once",
+        shown=_shown(["10.0.0.11", "10.0.0.12"]),
+        related=("websocket_redis_sentinel_enabled",),
+    ),
+    _case(
+        REDIS,
+        "sentinel-address-elsewhere",
+        {**REDIS_SENTINEL, "websocket_redis_sentinel_address": "10.0.0.99"},
+        "websocket_redis_sentinel_address",
+        "this host's address among websocket_redis_sentinel_hosts",
+        shown='"10.0.0.99"',
+        related=("websocket_redis_sentinel_hosts", "websocket_redis_sentinel_enabled"),
+    ),
+    _case(
+        REDIS,
+        "sentinel-address-not-bound",
+        {**REDIS_SENTINEL, "websocket_redis_bind": ["127.0.0.1"]},
+        "websocket_redis_sentinel_address",
+        "must be one of websocket_redis_bind",
+        shown='"10.0.0.11"',
+        related=("websocket_redis_bind", "websocket_redis_sentinel_enabled"),
+    ),
+    _case(
+        REDIS,
+        "sentinel-port-is-redis-port",
+        {"websocket_redis_sentinel_port": 6379},
+        "websocket_redis_sentinel_port",
+        "differ from websocket_redis_port (6379)",
+        shown="6379",
+        related=("websocket_redis_port", "websocket_redis_metrics_port"),
+    ),
+    _case(
+        REDIS,
+        "sentinel-master-name-spaces",
+        {"websocket_redis_sentinel_master_name": "my queue"},
+        "websocket_redis_sentinel_master_name",
+        "letters, digits and _.-",
+        shown='"my queue"',
+    ),
+    _case(
+        REDIS,
+        "replication-user-is-app-user",
+        {"websocket_redis_replication_user": "websocket"},
+        "websocket_redis_replication_user",
+        "other than default, websocket_redis_user (websocket)",
+        shown='"websocket"',
+        related=("websocket_redis_user", "websocket_redis_metrics_user"),
+    ),
+    _case(
+        REDIS,
+        "replication-password-short",
+        {**REDIS_SENTINEL, "websocket_redis_replication_password": "short-secret"},
+        "websocket_redis_replication_password",
+        "at least 16 characters",
+        related=("websocket_redis_sentinel_enabled",),
+        secret="short-secret",
+    ),
+    _case(
+        REDIS,
+        "tls-ca-certificate-relative",
+        {"websocket_redis_tls_ca_certificate": "tls/ca.crt"},
+        "websocket_redis_tls_ca_certificate",
+        "absolute path",
+        shown='"tls/ca.crt"',
+    ),
+    _case(
+        REDIS,
+        "tls-ca-certificate-src-missing",
+        {**REDIS_SENTINEL, **REDIS_TLS_PAIR, "websocket_redis_tls_ca_certificate_src": "{files}/tls/missing-ca.crt"},
+        "websocket_redis_tls_ca_certificate_src",
+        "not a file on the controller",
+        shown="tls/missing-ca.crt",
+        related=(
+            "websocket_redis_tls_enabled",
+            "websocket_redis_sentinel_enabled",
+            "websocket_redis_tls_ca_certificate",
+        ),
+    ),
+    _case(
+        REDIS,
+        "tls-ca-certificate-src-not-a-certificate",
+        {
+            **REDIS_SENTINEL,
+            **REDIS_TLS_PAIR,
+            "websocket_redis_tls_ca_certificate_src": "{files}/tls/not-a-certificate.pem",
+        },
+        "websocket_redis_tls_ca_certificate_src",
+        "must be a PEM certificate",
+        shown="not-a-certificate.pem",
+    ),
+    _case(
+        REDIS,
+        "tls-ca-certificate-not-on-host",
+        {**REDIS_SENTINEL, **REDIS_TLS_PAIR, "websocket_redis_tls_ca_certificate": "/nonexistent/ca.crt"},
+        "websocket_redis_tls_ca_certificate",
+        "not a file there",
+        shown="/nonexistent/ca.crt",
+        related=(
+            "websocket_redis_tls_enabled",
+            "websocket_redis_sentinel_enabled",
+            "websocket_redis_tls_ca_certificate_src",
+        ),
     ),
 ]
 
@@ -1196,7 +1314,7 @@ APP_CASES = [
         "message-queue-ca-bundle-without-tls",
         {**QUEUE, "websocket_app_message_queue_ca_bundle": "{files}/tls/site.crt"},
         "websocket_app_message_queue_ca_bundle",
-        "is not a rediss:// (TLS) URL",
+        "is not a rediss:// or rediss+sentinel:// (TLS) URL",
         shown="tls/site.crt",
         related=("websocket_app_message_queue", "websocket_redis_tls_enabled"),
     ),

@@ -223,9 +223,13 @@ def test_an_external_write_only_emitter_reaches_every_host(on_every_worker):
     token = str(uuid.uuid4())
     emitted = app_python(
         "cluster-app1",
-        "import os, socketio\n"
+        # The bundled app's manager: python-socketio's own speaks to Sentinels in plain text only, and the queue
+        # here is rediss+sentinel://.
+        "import os, sys\n"
+        "sys.path.insert(0, '/opt/websocket/current/app')\n"
+        "from socketapp.rooms import QueueManager\n"
         "queue = os.environ['WEBSOCKET_MESSAGE_QUEUE']\n"
-        "socketio.RedisManager(queue, channel=os.environ['WEBSOCKET_CHANNEL'], write_only=True)"
+        "QueueManager(queue, channel=os.environ['WEBSOCKET_CHANNEL'], write_only=True)"
         f".emit('broadcast', {token!r})",
     )
     assert emitted.returncode == 0, emitted.stderr
@@ -233,19 +237,35 @@ def test_an_external_write_only_emitter_reaches_every_host(on_every_worker):
         assert client.next("broadcast") == token
 
 
+REDIS_HOSTS = ("cluster-redis1", "cluster-redis2", "cluster-redis3")
+
+
+def primary() -> tuple[str, str, int]:
+    """(container, address, port) of the Redis primary, as every worker reports it (/healthz)."""
+    (answer,) = {health(url)["message_queue_primary"] for url in WORKERS.values()}
+    address, port = answer.rsplit(":", 1)
+    (host,) = [host for host in REDIS_HOSTS if sh(host, "hostname", "-I").stdout.split()[0] == address]
+    return host, address, int(port)
+
+
 def test_redis_admits_only_the_app_user_to_its_channel():
+    # The app reaches the primary through the Sentinels; this probe goes to the primary they named, with the app's
+    # login and CA, over TLS like the app.
+    _, address, port = primary()
+    url = queue_url("cluster-app2")
+    direct = f"rediss://{url.username}:{url.password}@{address}:{port}/0?{url.query}"
     probe = (
         "import os, urllib.parse, redis\n"
-        "url = urllib.parse.urlsplit(os.environ['WEBSOCKET_MESSAGE_QUEUE'])\n"
+        f"url = urllib.parse.urlsplit({direct!r})\n"
         "anonymous = url._replace(netloc=f'{url.hostname}:{url.port}').geturl()  # over TLS like the app, no user\n"
         "try:\n"
         "    redis.Redis.from_url(anonymous).ping()\n"
         "    print('anonymous: accepted')\n"
         "except redis.AuthenticationError as error:\n"
         "    print('anonymous: refused', error)\n"
-        "print('with password:', redis.Redis.from_url(os.environ['WEBSOCKET_MESSAGE_QUEUE']).ping())\n"
+        "print('with password:', redis.Redis.from_url(url.geturl()).ping())\n"
         "print('redis host:', url.hostname)\n"
-        "app = redis.Redis.from_url(os.environ['WEBSOCKET_MESSAGE_QUEUE'])\n"
+        "app = redis.Redis.from_url(url.geturl())\n"
         "for name, call in [('get', lambda: app.get('k')), ('set', lambda: app.set('k', 1)),\n"
         "                   ('other channel', lambda: app.publish('other', 'x')), ('acl', lambda: app.acl_list()),\n"
         "                   ('eval', lambda: app.eval('return 1', 0)), ('client list', lambda: app.client_list())]:\n"
@@ -267,10 +287,14 @@ def test_redis_admits_only_the_app_user_to_its_channel():
         f"{n}: NOPERM" for n in denied
     ]
     assert "own channel: 4" in result.stdout
-    config = sh("cluster-redis", "cat", "/etc/redis/redis.conf").stdout
-    assert re.search(r"^protected-mode yes$", config, re.MULTILINE)
-    assert re.search(r'^rename-command FLUSHALL ""$', config, re.MULTILINE)
-    assert re.search(r'^save ""$', config, re.MULTILINE)
+    for host in REDIS_HOSTS:
+        config = sh(host, "cat", "/etc/redis/redis.conf").stdout
+        assert re.search(r"^protected-mode yes$", config, re.MULTILINE)
+        assert re.search(r'^rename-command FLUSHALL ""$', config, re.MULTILINE)
+        assert re.search(r'^save ""$', config, re.MULTILINE)
+        # What Sentinel sends on a failover stays, for the replication user alone (its ACL line).
+        assert not re.search(r"^rename-command (CONFIG|REPLICAOF|SLAVEOF) ", config, re.MULTILINE)
+        assert re.search(r"^user replication on .* -@all .*\+replicaof", config, re.MULTILINE)
 
 
 def queue_url(host: str) -> urllib.parse.SplitResult:
@@ -279,50 +303,84 @@ def queue_url(host: str) -> urllib.parse.SplitResult:
     return urllib.parse.urlsplit(re.search(r"^WEBSOCKET_MESSAGE_QUEUE=(\S+)$", env, re.MULTILINE).group(1))
 
 
-def redis_cli(host: str, url: urllib.parse.SplitResult, *tls: str) -> subprocess.CompletedProcess[str]:
-    """PING from `host` to Redis as the app's ACL user; `tls` are redis-cli's TLS options (none: plain TCP)."""
-    login = ["--user", url.username, "--pass", url.password, "--no-auth-warning"]
+def redis_cli(
+    host: str, url: urllib.parse.SplitResult | None, address: str, port: int, tls: list[str], *command: str
+) -> subprocess.CompletedProcess[str]:
+    """redis-cli from `host` to address:port as the app's ACL user (url None: without a login, as python-socketio asks
+    a Sentinel); `tls` are redis-cli's TLS options (none: plain TCP); the command is PING when none is given."""
+    login = ["--user", url.username, "--pass", url.password, "--no-auth-warning"] if url else []
     return sh(
-        host, "timeout", "10", "redis-cli", "-h", url.hostname, "-p", str(url.port), *tls, *login, "ping", check=False
-    )
+        host, "timeout", "10", "redis-cli", "-h", address, "-p", str(port), *tls, *login, *(command or ["ping"]),
+        check=False,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("host", ["cluster-app1", "cluster-app2"])
 def test_the_message_queue_speaks_only_verified_tls(host):
-    # With no plain port on Redis (next test), every broadcast test of this suite crosses the hosts over TLS.
+    # With no plain port on Redis nor Sentinel (next test), every broadcast test of this suite crosses the hosts over
+    # TLS.
     url = queue_url(host)
     ca = urllib.parse.parse_qs(url.query)["ssl_ca_certs"][0]
-    assert url.scheme == "rediss"
+    assert url.scheme == "rediss+sentinel"
     assert ca == "/etc/websocket/message-queue-ca.pem"
+    # Every Redis host's Sentinel, by its private address, and the master name.
+    sentinels = url.netloc.rsplit("@", 1)[1].split(",")
+    assert sorted(sentinels) == sorted(f"{sh(h, 'hostname', '-I').stdout.split()[0]}:26379" for h in REDIS_HOSTS)
+    assert url.path == "/0/websocket"
+    _, address, port = primary()
     # The ACL user over TLS, trusting the scenario's CA (which the role copied to the app host): PONG.
-    trusted = redis_cli(host, url, "--tls", "--cacert", ca)
+    trusted = redis_cli(host, url, address, port, ["--tls", "--cacert", ca])
     assert trusted.stdout.strip() == "PONG", trusted.stdout + trusted.stderr
     # Plain TCP to the same port: no answer to a command, whatever the password.
-    plain = redis_cli(host, url)
+    plain = redis_cli(host, url, address, port, [])
     assert "PONG" not in plain.stdout, plain.stdout
     assert plain.returncode != 0, plain.stdout + plain.stderr
     # TLS trusting only the public CAs (not the scenario's): the handshake fails on Redis's certificate.
-    stranger = redis_cli(host, url, "--tls", "--cacert", "/etc/ssl/certs/ca-certificates.crt")
+    stranger = redis_cli(host, url, address, port, ["--tls", "--cacert", "/etc/ssl/certs/ca-certificates.crt"])
     assert "PONG" not in stranger.stdout, stranger.stdout
     assert "certificate verify failed" in stranger.stdout + stranger.stderr, stranger.stdout + stranger.stderr
+    # Each Sentinel names the primary over verified TLS to anyone (no login), and says nothing over plain TCP.
+    for sentinel in sentinels:
+        s_address, s_port = sentinel.rsplit(":", 1)
+        ask = ["SENTINEL", "get-master-addr-by-name", "websocket"]
+        named = redis_cli(host, None, s_address, int(s_port), ["--tls", "--cacert", ca], *ask)
+        assert named.stdout.split() == [address, str(port)], named.stdout + named.stderr
+        plain = redis_cli(host, None, s_address, int(s_port), [], *ask)
+        assert address not in plain.stdout, plain.stdout
     # Every worker of this host subscribed over that TLS connection (websocket-status reads each worker's /healthz).
     rows = {key: row for key, row in worker_status().items() if key[0] == host}
     assert {key: row["message_queue"] for key, row in rows.items()} == dict.fromkeys(rows, "subscribed")
+    assert {key: row["queue_primary"] for key, row in rows.items()} == dict.fromkeys(rows, f"{address}:{port}")
 
 
-def test_redis_listens_with_tls_only_and_keeps_its_key_to_itself():
-    listening = sh("cluster-redis", "ss", "-Hltnp").stdout
-    ports = {int(m.group(1)) for m in re.finditer(r":(\d+)\s+\S+\s+users:\(\(\"redis-server\"", listening)}
-    assert ports == {6379}, listening  # the TLS port only: no plain port, loopback included
-    config = sh("cluster-redis", "cat", "/etc/redis/redis.conf").stdout
-    assert re.search(r"^port 0$", config, re.MULTILINE)
-    assert re.search(r"^tls-port 6379$", config, re.MULTILINE)
-    key = sh("cluster-redis", "stat", "-c", "%U %G %a", "/etc/redis/tls/redis.key").stdout.split()
+@pytest.mark.parametrize("redis_host", REDIS_HOSTS)
+def test_redis_and_sentinel_listen_with_tls_only_and_keep_their_key_to_themselves(redis_host):
+    listening = sh(redis_host, "ss", "-Hltnp").stdout
+    ports = {
+        (m.group(2), int(m.group(1)))
+        for m in re.finditer(r":(\d+)\s+\S+\s+users:\(\(\"(redis-server|redis-sentinel)\"", listening)
+    }
+    assert ports == {("redis-server", 6379), ("redis-sentinel", 26379)}, listening  # TLS ports only
+    for config in ("/etc/redis/redis.conf", "/etc/redis/sentinel/sentinel.conf"):
+        text = sh(redis_host, "cat", config).stdout
+        assert re.search(r"^port 0$", text, re.MULTILINE), config
+        assert re.search(r"^tls-port \d+$", text, re.MULTILINE), config
+    key = sh(redis_host, "stat", "-c", "%U %G %a", "/etc/redis/tls/redis.key").stdout.split()
     assert key == ["redis", "redis", "600"]
+    # Sentinel is sandboxed like Redis, and may write its own directory alone (it rewrites its config file there).
+    exposure = {
+        unit: float(re.search(r"exposure level for \S+: ([\d.]+)", sh(redis_host, "systemd-analyze", "security", unit,
+                                                                          check=False).stdout).group(1))
+        for unit in ("redis-server", "redis-sentinel")
+    }  # fmt: skip
+    assert exposure["redis-sentinel"] <= exposure["redis-server"], exposure
+    writable = sh(redis_host, "systemctl", "show", "--property=ReadWritePaths", "--value", "redis-sentinel").stdout
+    assert writable.split() == ["/etc/redis/sentinel"]
     # From the Redis host itself too, plain TCP on loopback gets nothing.
-    local = sh("cluster-redis", "timeout", "10", "redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping", check=False)
-    assert "PONG" not in local.stdout, local.stdout
-    assert re.search(r"Error|Could not connect", local.stdout + local.stderr), local.stdout + local.stderr
+    for port in ("6379", "26379"):
+        local = sh(redis_host, "timeout", "10", "redis-cli", "-h", "127.0.0.1", "-p", port, "ping", check=False)
+        assert "PONG" not in local.stdout, local.stdout
+        assert re.search(r"Error|Could not connect", local.stdout + local.stderr), local.stdout + local.stderr
 
 
 def reaches(source: str, target: str, port: int) -> bool:
@@ -335,10 +393,15 @@ def reaches(source: str, target: str, port: int) -> bool:
     ("source", "target", "port", "admitted"),
     [
         ("cluster-lb", "cluster-app1", 15001, True),
-        ("cluster-redis", "cluster-app1", 15001, False),
+        ("cluster-redis1", "cluster-app1", 15001, False),
         ("cluster-app2", "cluster-app1", 15002, False),
-        ("cluster-app1", "cluster-redis", 6379, True),
-        ("cluster-lb", "cluster-redis", 6379, False),
+        ("cluster-app1", "cluster-redis1", 6379, True),
+        ("cluster-lb", "cluster-redis1", 6379, False),
+        # Sentinel: the app hosts and the other Redis hosts reach it, and Redis (replication); nobody else.
+        ("cluster-app2", "cluster-redis2", 26379, True),
+        ("cluster-redis3", "cluster-redis1", 26379, True),
+        ("cluster-redis2", "cluster-redis3", 6379, True),
+        ("cluster-lb", "cluster-redis3", 26379, False),
     ],
 )
 def test_the_host_firewall_admits_only_the_load_balancer_to_workers_and_app_hosts_to_redis(
@@ -426,10 +489,10 @@ def _rolls_keeping_every_client(on_every_worker, balanced, host_of) -> None:
 
 
 def test_more_workers_without_a_message_queue_fail_before_any_change(tmp_path):
-    # A throwaway host (the Redis container is not an app host); nothing may be installed on it.
+    # A throwaway host (a Redis container is not an app host); nothing may be installed on it.
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
-        "all:\n  children:\n    websocket:\n      hosts:\n        cluster-redis:\n"
+        "all:\n  children:\n    websocket:\n      hosts:\n        cluster-redis3:\n"
         "          ansible_connection: containers.podman.podman\n"
         "          ansible_python_interpreter: /usr/bin/python3\n"
     )
@@ -445,9 +508,9 @@ def test_more_workers_without_a_message_queue_fail_before_any_change(tmp_path):
         r"websocket_app_message_queue\s+must\s+be\s+set\s+when\s+websocket_app_processes\s+is\s+above\s+1\s+\(is\s+2\)",
         output,
     )
-    assert re.search(r"cluster-redis\s*:.*changed=0", output)
-    assert sh("cluster-redis", "test", "-e", "/etc/websocket", check=False).returncode == 1
-    assert sh("cluster-redis", "id", "websocket", check=False).returncode != 0
+    assert re.search(r"cluster-redis3\s*:.*changed=0", output)
+    assert sh("cluster-redis3", "test", "-e", "/etc/websocket", check=False).returncode == 1
+    assert sh("cluster-redis3", "id", "websocket", check=False).returncode != 0
 
 
 @pytest.mark.parametrize("host", ["cluster-app1", "cluster-app2"])

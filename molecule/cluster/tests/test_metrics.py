@@ -66,7 +66,9 @@ def test_prometheus_scrapes_every_target_of_the_bundle():
         ("websocket", "cluster-app1"),
         ("websocket", "cluster-app2"),
         ("nginx", "cluster-lb"),
-        ("redis", "cluster-redis"),
+        ("redis", "cluster-redis1"),
+        ("redis", "cluster-redis2"),
+        ("redis", "cluster-redis3"),
     }
     up = eventually(
         "up",
@@ -156,20 +158,22 @@ def test_each_workers_memory_and_respawns_are_there_and_a_killed_worker_counts()
 
 
 def test_redis_and_its_pub_sub_are_watched():
-    assert eventually("redis_up", lambda value: value == 1) == 1
-    # Every worker of both hosts subscribes to the app's channel.
-    assert eventually("redis_pubsub_channels", lambda value: value is not None and value >= 1) >= 1
-    assert scalar("redis_connected_clients") >= len(WORKERS)
+    # Every Redis host is up; every worker of both hosts subscribes to the app's channel on the primary.
+    assert eventually("min(redis_up)", lambda value: value == 1) == 1
+    assert eventually("count(redis_up)", lambda value: value == 3) == 3
+    assert eventually("max(redis_pubsub_channels)", lambda value: value is not None and value >= 1) >= 1
+    assert scalar("max(redis_connected_clients)") >= len(WORKERS)
 
 
 @pytest.mark.parametrize(
     ("source", "target", "port", "admitted"),
     [
         ("cluster-lb", "cluster-app1", 9290, True),
-        ("cluster-redis", "cluster-app1", 9290, False),
+        ("cluster-redis1", "cluster-app1", 9290, False),
         ("cluster-app2", "cluster-app1", 9290, False),
-        ("cluster-lb", "cluster-redis", 9121, True),
-        ("cluster-app1", "cluster-redis", 9121, False),
+        ("cluster-lb", "cluster-redis1", 9121, True),
+        ("cluster-app1", "cluster-redis1", 9121, False),
+        ("cluster-redis2", "cluster-redis1", 9121, False),
         ("cluster-app1", "cluster-lb", 9113, False),
     ],
 )
@@ -186,7 +190,7 @@ def test_only_the_monitoring_host_reaches_the_metrics(source, target, port, admi
     assert answer.startswith("reached") is admitted, answer
 
 
-@pytest.mark.parametrize(("host", "port"), [("cluster-app1", 9290), ("cluster-lb", 9113), ("cluster-redis", 9121)])
+@pytest.mark.parametrize(("host", "port"), [("cluster-app1", 9290), ("cluster-lb", 9113), ("cluster-redis2", 9121)])
 def test_the_metrics_listen_on_the_private_address_only(host, port):
     listening = sh(host, "ss", "-Hltn").stdout
     addresses = re.findall(rf"(\S+):{port}\s", listening)

@@ -51,14 +51,16 @@ def test_the_table_shows_each_worker_with_the_clients_held_and_the_load_balancer
     lines, view = table(run.output)
     assert lines[0].split() == [
         "host", "release", "worker", "pid", "status", "clients", "rss_mb", "respawns", "health", "message_queue",
+        "queue_primary",
     ]  # fmt: skip
     rows = [line.split() for line in lines[1:] if line.startswith(container)]
     assert len(rows) == len(workers)  # one row per worker of the one app host
-    for host, release, worker, pid, _, _, rss_mb, _, health, queue in rows[: len(workers)]:
+    for host, release, worker, pid, _, _, rss_mb, _, health, queue, primary in rows[: len(workers)]:
         assert (host, release) == (container, live_release)
         assert int(pid) == workers[int(worker)]["pid"]
         assert float(rss_mb) > 1
-        assert (health, queue) == ("200", "subscribed")
+        # Subscribed on the one Redis, on this host (over loopback).
+        assert (health, queue, primary) == ("200", "subscribed", "127.0.0.1:6379")
     # Each client holds one connection on some worker: the clients column adds up to the clients held.
     assert sum(int(row[5]) for row in rows) == HELD
     assert f"{HELD} clients on {len(workers)} workers of 1 app host" in lines
@@ -89,6 +91,7 @@ def test_json_for_scripts_holds_the_same_and_check_mode_changes_nothing(url, con
     assert host["master_pid"] == live["master_pid"]
     assert [row["pid"] for row in host["workers"]] == [row["pid"] for row in live["workers"]]
     assert all(row["health"] == 200 and row["message_queue"] == "subscribed" for row in host["workers"])
+    assert {row["queue_primary"] for row in host["workers"]} == {"127.0.0.1:6379"}
     assert sum(row["connections"] for row in host["workers"]) == HELD
     assert [(lb["load_balancer"], lb["socket"], lb["health"], lb["up"]) for lb in document["load_balancers"]] == [
         (container, f"unix:/run/websocket-sockets/worker-{row['worker']}.sock", 200, True) for row in live["workers"]

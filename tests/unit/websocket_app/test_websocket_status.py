@@ -80,7 +80,8 @@ def config(tmp_path: Path) -> Iterator[Config]:
         serve(UnixServer(str(tmp_path / "stats.sock"), StatsHandler)),
         serve(
             UnixServer(str(tmp_path / "worker-1.sock"), Worker),
-            status=200, body=b'{"status": "ok", "message_queue": "subscribed"}', asked=ASKED,
+            status=200, asked=ASKED,
+            body=b'{"status": "ok", "message_queue": "subscribed", "message_queue_primary": "10.0.0.7:6379"}',
         ),
         serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Worker), status=503, body=b"starting", asked=ASKED),
     ]  # fmt: skip
@@ -127,11 +128,11 @@ def test_json_lists_every_worker_with_its_own_health_answer(capsys: pytest.Captu
         (3, "0badc0de", 0, 0),
         (4, "feedf00d", 0, 0),
     ]
-    assert [(r["health"], r["message_queue"]) for r in rows] == [
-        (200, "subscribed"),
-        (503, None),
-        (None, None),
-        ("FileNotFoundError", None),
+    assert [(r["health"], r["message_queue"], r["queue_primary"]) for r in rows] == [
+        (200, "subscribed", "10.0.0.7:6379"),
+        (503, None, None),
+        (None, None, None),
+        ("FileNotFoundError", None, None),
     ]
     assert rows[1] == {
         "worker": 2,
@@ -146,6 +147,7 @@ def test_json_lists_every_worker_with_its_own_health_answer(capsys: pytest.Captu
         "rss_mb": None,
         "health": 503,
         "message_queue": None,
+        "queue_primary": None,
     }
 
 
@@ -155,7 +157,7 @@ def test_no_health_asks_no_worker(capsys: pytest.CaptureFixture[str], config: Co
     assert [(r["health"], r["message_queue"]) for r in json.loads(out)["workers"]] == [(None, None)] * 4
     assert ASKED == []
     code, out, _ = run(capsys, config, "--no-health")
-    assert [line.split()[-2:] for line in out.splitlines()[1:-1]] == [["-", "-"]] * 4
+    assert [line.split()[-3:] for line in out.splitlines()[1:-1]] == [["-", "-", "-"]] * 4
     assert "None" not in out
     code, out, _ = run(capsys, config, "--json")
     assert json.loads(out)["workers"][0]["health"] == 200  # the same fake workers answer when asked
@@ -168,14 +170,17 @@ def test_the_table_has_one_line_per_worker_and_a_summary(capsys: pytest.CaptureF
     lines = out.splitlines()
     assert lines[0].split() == [
         "worker", "sid_prefix", "pid", "status", "connections", "async_cores", "requests", "exceptions", "respawns",
-        "rss_mb", "health", "message_queue",
+        "rss_mb", "health", "message_queue", "queue_primary",
     ]  # fmt: skip
     assert lines[1] == "  ".join(
         f"{v:>11}"
-        for v in ["1", "a1b2c3d4", str(MISSING_PID), "idle", "2", "3", "10", "0", "1", "-", "200", "subscribed"]
-    )
+        for v in [
+            "1", "a1b2c3d4", str(MISSING_PID), "idle", "2", "3", "10", "0", "1", "-", "200", "subscribed",
+            "10.0.0.7:6379",
+        ]
+    )  # fmt: skip
     # No value (no memory figure, a worker not asked) is a dash.
-    assert lines[3].split() == ["3", "0badc0de", "0", "cheap", "0", "0", "0", "0", "2", "-", "-", "-"]
+    assert lines[3].split() == ["3", "0badc0de", "0", "cheap", "0", "0", "0", "0", "2", "-", "-", "-", "-"]
     assert lines[-1] == "master 4242: 3 connections, listen queue 3 (errors 1)"
     assert len(lines) == 6
 

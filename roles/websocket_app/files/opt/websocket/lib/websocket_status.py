@@ -1,5 +1,5 @@
 """Prints a service's uWSGI workers: connections, requests, memory (from the stats server), and each worker's own
-answer to the health path (with the bundled app, its message-queue subscription).
+answer to the health path (with the bundled app, its message-queue subscription and the Redis primary it is on).
 
 Each WebSocket holds one gevent async core for its lifetime, so busy cores are open connections.
 Usage: <service>-status [--json] [--no-health]   (--no-health: do not ask the workers, for quick polling)
@@ -19,7 +19,7 @@ from typing import Any
 
 COLUMNS = [
     "worker", "sid_prefix", "pid", "status", "connections", "async_cores", "requests", "exceptions", "respawns",
-    "rss_mb", "health", "message_queue",
+    "rss_mb", "health", "message_queue", "queue_primary",
 ]  # fmt: skip
 
 
@@ -42,10 +42,11 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def health(config: Config, worker_id: int) -> tuple[int | str | None, Any]:
-    """(HTTP status or the error, message_queue from a JSON body or None) of the worker's health path."""
+def health(config: Config, worker_id: int) -> tuple[int | str | None, Any, Any]:
+    """(HTTP status or the error, message_queue and message_queue_primary from a JSON body or None) of the worker's
+    health path."""
     if not 0 < worker_id <= len(config.sockets):
-        return None, None
+        return None, None, None
     address = config.sockets[worker_id - 1]
     if address.startswith("unix:"):
         connection: http.client.HTTPConnection = UnixHTTPConnection(address[len("unix:") :], timeout=2)
@@ -57,14 +58,15 @@ def health(config: Config, worker_id: int) -> tuple[int | str | None, Any]:
         response = connection.getresponse()
         body = response.read()
     except OSError as error:
-        return type(error).__name__, None
+        return type(error).__name__, None, None
     finally:
         connection.close()
     try:
-        queue = json.loads(body).get("message_queue")
+        answer = json.loads(body)
+        queue, primary = answer.get("message_queue"), answer.get("message_queue_primary")
     except (ValueError, AttributeError):
-        queue = None
-    return response.status, queue
+        queue = primary = None
+    return response.status, queue, primary
 
 
 def read_stats(path: str) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def rss_mb(pid: int) -> float | None:
 def workers(config: Config, stats: dict[str, Any], ask_health: bool = True) -> Iterator[dict[str, Any]]:
     for worker in stats["workers"]:
         number, cores = worker["id"], worker.get("cores", [])
-        status, queue = health(config, number) if ask_health and worker["pid"] > 0 else (None, None)
+        status, queue, primary = health(config, number) if ask_health and worker["pid"] > 0 else (None, None, None)
         yield {
             "worker": number,
             "sid_prefix": config.sid_prefixes[number - 1] if 0 < number <= len(config.sid_prefixes) else None,
@@ -104,6 +106,7 @@ def workers(config: Config, stats: dict[str, Any], ask_health: bool = True) -> I
             "rss_mb": rss_mb(worker["pid"]),
             "health": status,
             "message_queue": queue,
+            "queue_primary": primary,
         }
 
 

@@ -1,0 +1,210 @@
+"""The message queue through Redis Sentinel (redis+sentinel://, rediss+sentinel://): the worker asks the Sentinels for
+the primary without logging in, logs in to the primary it was named, subscribes there and says which one it is; over
+TLS both the Sentinels' and the primary's certificates are verified against the CA the URL names.
+
+Real sockets on loopback (TLS with a throw-away CA): a Sentinel and a Redis that answer the protocol just enough for
+a subscription and a publish, recording every command they get.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from socketapp import health, rooms
+from socketapp.events import Counters
+
+CHANNEL = "flask-socketio"
+
+
+HELLO = b"%1\r\n$5\r\nproto\r\n:3\r\n"  # redis-py speaks RESP3: it opens with HELLO 3 (AUTH user password)
+
+
+def bulks(*words: str | int) -> bytes:
+    encoded = [str(word).encode() for word in words]
+    return b"".join(b"$%d\r\n%s\r\n" % (len(word), word) for word in encoded)
+
+
+def logins(server: Server) -> list[list[str]]:
+    """The login each connection sent (AUTH, or HELLO with AUTH)."""
+    return [words for words in server.commands if words[0].upper() == "AUTH" or "AUTH" in words[1:]]
+
+
+class Server:
+    """A TCP (or TLS) listener on loopback that answers each command with `answer(words)` and records them."""
+
+    def __init__(self, answer: Callable[[list[str]], bytes], context: ssl.SSLContext | None = None) -> None:
+        self.answer, self.context = answer, context
+        self.commands: list[list[str]] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                conn = self.context.wrap_socket(raw, server_side=True) if self.context else raw
+            except (ssl.SSLError, OSError):
+                raw.close()  # a client that refused our certificate
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as reader:
+            while line := reader.readline():
+                words = []
+                for _ in range(int(line[1:])):
+                    size = int(reader.readline()[1:])
+                    words.append(reader.read(size + 2)[:size].decode())
+                self.commands.append(words)
+                conn.sendall(self.answer(words))
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def redis_answer(words: list[str]) -> bytes:
+    command = words[0].upper()
+    if command == "HELLO":
+        return HELLO
+    if command == "PING":
+        return b"+PONG\r\n"
+    if command == "SUBSCRIBE":
+        return b"*3\r\n$9\r\nsubscribe\r\n" + b"$%d\r\n%s\r\n:1\r\n" % (len(words[1]), words[1].encode())
+    if command == "PUBLISH":
+        return b":4\r\n"
+    return b"+OK\r\n"
+
+
+def sentinel_answer(primary_port: int) -> Callable[[list[str]], bytes]:
+    """A Sentinel that knows one master, `websocket`, on 127.0.0.1:primary_port."""
+    state = ["name", "websocket", "ip", "127.0.0.1", "port", primary_port, "flags", "master"]
+    state += ["num-other-sentinels", 2, "quorum", 2]
+
+    def answer(words: list[str]) -> bytes:
+        if [word.upper() for word in words[:2]] == ["SENTINEL", "MASTERS"]:
+            return b"*1\r\n%%%d\r\n" % (len(state) // 2) + bulks(*state)
+        if words[0].upper() == "HELLO":
+            return HELLO if "AUTH" not in words else b"-ERR a Sentinel that wants no login got one\r\n"
+        return b"+PONG\r\n" if words[0].upper() == "PING" else b"+OK\r\n"
+
+    return answer
+
+
+def server_context(pki: dict[str, Path]) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki["server"], pki["key"])
+    return context
+
+
+@contextmanager
+def queue(context: ssl.SSLContext | None = None) -> Iterator[tuple[Server, Server, str]]:
+    """A primary and a Sentinel naming it; yields both and the Sentinel list of a URL: a dead Sentinel first (a port
+    that refuses), then the live one."""
+    primary = Server(redis_answer, context)
+    sentinel = Server(sentinel_answer(primary.port), context)
+    dead = socket.create_server(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    try:
+        yield primary, sentinel, f"127.0.0.1:{dead_port},127.0.0.1:{sentinel.port}"
+    finally:
+        primary.close()
+        sentinel.close()
+
+
+def subscribed(manager: rooms.QueueManager) -> str:
+    """Run the worker's listen loop until it subscribed or gave up once; its state then."""
+    threading.Thread(target=next, args=(manager._redis_listen_with_retries(),), daemon=True).start()
+    deadline = time.monotonic() + 10
+    while manager.subscription == "connecting" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return manager.subscription
+
+
+def test_the_worker_subscribes_on_the_primary_the_sentinels_name():
+    with queue() as (primary, sentinel, sentinels):
+        url = f"redis+sentinel://websocket:pw-0123456789abcdef@{sentinels}/0/websocket"
+        manager = rooms.client_manager(url, CHANNEL)
+        assert isinstance(manager, rooms.QueueManager)
+        started = time.monotonic()
+        assert subscribed(manager) == "subscribed"
+        # The first Sentinel refused: the next one was asked at once (redis-py's own retries took seconds).
+        assert time.monotonic() - started < 1
+        assert manager.primary == f"127.0.0.1:{primary.port}"
+        report = health.report(manager, Counters())
+        assert (report["status"], report["message_queue_primary"]) == ("ok", f"127.0.0.1:{primary.port}")
+        # Asked the Sentinel without a login; logged in to the primary as the URL's user, subscribed there.
+        assert ["SENTINEL", "MASTERS"] in sentinel.commands
+        assert logins(sentinel) == []
+        assert logins(primary) == [["HELLO", "3", "AUTH", "websocket", "pw-0123456789abcdef"]]
+        assert ["SUBSCRIBE", CHANNEL] in primary.commands
+
+
+def test_a_write_only_emitter_publishes_on_the_primary():
+    with queue() as (primary, _, sentinels):
+        emitter = rooms.QueueManager(f"redis+sentinel://{sentinels}/0/websocket", CHANNEL, write_only=True)
+        emitter.emit("broadcast", "hello")
+        published = [words for words in primary.commands if words[0].upper() == "PUBLISH"]
+        assert [(words[1], '"hello"' in words[2]) for words in published] == [(CHANNEL, True)]
+
+
+def test_over_tls_the_sentinels_and_the_primary_are_verified(pki: dict[str, Path]):
+    with queue(server_context(pki)) as (primary, sentinel, sentinels):
+        url = f"rediss+sentinel://websocket:pw-0123456789abcdef@{sentinels}/0/websocket?ssl_ca_certs={pki['ca']}"
+        manager = rooms.client_manager(url, CHANNEL)
+        assert subscribed(manager) == "subscribed"
+        assert manager.primary == f"127.0.0.1:{primary.port}"
+        assert ["SENTINEL", "MASTERS"] in sentinel.commands
+        assert ["SUBSCRIBE", CHANNEL] in primary.commands
+
+
+def test_over_tls_a_sentinel_with_a_certificate_of_another_ca_is_refused(pki: dict[str, Path]):
+    with queue(server_context(pki)) as (primary, sentinel, sentinels):
+        url = f"rediss+sentinel://websocket:pw-0123456789abcdef@{sentinels}/0/websocket?ssl_ca_certs={pki['stranger']}"
+        manager = rooms.client_manager(url, CHANNEL)
+        assert subscribed(manager) == "down"
+        assert manager.primary is None
+        assert health.report(manager, Counters())["status"] == "degraded"
+        assert sentinel.commands == []
+        assert primary.commands == []
+
+
+def test_sentinel_urls_are_read_with_python_socketio_syntax():
+    url = "rediss+sentinel://websocket:pw@10.0.0.1:26379,10.0.0.2:26380/0/websocket?ssl_ca_certs=/etc/ca.pem"
+    assert rooms.sentinel_url(url) == (
+        [("10.0.0.1", 26379), ("10.0.0.2", 26380)],
+        "websocket",
+        {"username": "websocket", "password": "pw", "db": 0},
+    )
+    options = rooms.redis_options(url)
+    assert options == rooms.LIVENESS_OPTIONS | {
+        "ssl_min_version": ssl.TLSVersion.TLSv1_2,
+        "ssl": True,
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": "/etc/ca.pem",
+    }
+    assert rooms.redis_options("redis+sentinel://10.0.0.1:26379/0/websocket") == rooms.LIVENESS_OPTIONS
+
+
+@pytest.mark.parametrize("query", ["ssl_cert_reqs=none", "ssl_check_hostname=false"])
+def test_a_sentinel_url_that_turns_verification_off_is_refused(query: str):
+    with pytest.raises(ValueError, match="rediss\\+sentinel:// URL sets ssl_"):
+        rooms.client_manager(f"rediss+sentinel://10.0.0.1:26379/0/websocket?{query}", CHANNEL)
+
+
+def test_a_queue_that_is_not_redis_is_refused():
+    with pytest.raises(ValueError, match="redis\\+sentinel:// or rediss\\+sentinel:// URL, got amqp://"):
+        rooms.client_manager("amqp://guest:guest@10.0.0.1:5672//", CHANNEL)
