@@ -199,3 +199,20 @@ def test_slug_follows_github():
     assert slug("Socket.IO options and settings: the environment contract") == (
         "socketio-options-and-settings-the-environment-contract"
     )
+
+
+def groups(inventory: dict) -> dict[str, list[str]]:
+    """Each group of a YAML inventory and its hosts, in order."""
+    return {name: list(group["hosts"]) for name, group in inventory["all"]["children"].items()}
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"), [("README.md", "## Scaling"), ("docs/scaling-and-capacity.md", "## Redis Sentinel")]
+)
+def test_the_sentinel_inventory_shown_is_the_example(path, heading):
+    # The README and the guide show the example inventory's groups (the collection ships the guide, not the example).
+    text = (ROOT / path).read_text()
+    block = re.search(r"^```yaml\n(.*?)^```", text[text.index(f"\n{heading}\n") :], re.MULTILINE | re.DOTALL)
+    assert block, f"{path}, {heading!r}: no YAML inventory"
+    example = yaml.safe_load((ROOT / "inventory/examples/sentinel/hosts.yml").read_text())
+    assert groups(yaml.safe_load(block.group(1))) == groups(example)
