@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import redis.sentinel
 import socketio
 from redis.backoff import NoBackoff
+from redis.client import PubSub
 from redis.retry import Retry
 from socketio.redis_manager import parse_redis_sentinel_url
 
@@ -165,41 +166,70 @@ class QueueManager(socketio.RedisManager):
         self.primary: str | None = None
         self.sentinel: redis.sentinel.Sentinel | None = None
 
-    def _redis_connect(self) -> None:
+    def _client(self) -> redis.Redis:
+        """A new redis-py client for the queue (it connects on first use): the one way both the publisher and the
+        listener build theirs."""
         if urlsplit(self.redis_url).scheme not in SENTINEL_SCHEMES:
-            super()._redis_connect()
-            return
+            return redis.Redis.from_url(self.redis_url, **self.redis_options)  # as python-socketio's manager does
         sentinels, master, login = sentinel_url(self.redis_url)
         options = self.redis_options | login
         if self.sentinel is None:
             # The Sentinels get the TLS options, not the login nor the db: any client may ask them where the primary
             # is (python-socketio's manager asks them the same way), and nothing else. One Sentinel object for every
-            # reconnect: redis-py asks the one that answered last first.
+            # client and reconnect: redis-py asks the one that answered last first.
             tls = {key: value for key, value in options.items() if key.startswith("ssl")}
             self.sentinel = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=tls | SENTINEL_OPTIONS, **options)
-        self.redis = self.sentinel.master_for(master or self.channel)
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        return self.sentinel.master_for(master or self.channel)
+
+    def _redis_connect(self) -> None:
+        # The publisher's (re)connect: python-socketio's _publish calls it after a failed publish, from the greenlet
+        # of whichever client emitted. It touches the publisher's client only; the listener has its own (below).
+        self.redis = self._client()
         self.connected = True
 
     def _redis_listen_with_retries(self) -> Iterator[dict[str, Any]]:
-        # python-socketio's loop (redis_manager.py), with the state recorded and the wait capped.
+        # python-socketio's loop (redis_manager.py), with the state recorded and the wait capped, on a client and a
+        # subscription of the listener's own. Upstream's loop shares self.redis and self.pubsub with _publish, and a
+        # publisher's reconnect cut the subscription: the client it replaced, freed, closed its connection pool, the
+        # subscribed connection included (redis-py's Redis.__del__), so the listener resubscribed a second or more
+        # later and missed what was published meanwhile; and while this greenlet waited on the network in
+        # subscribe(), the swap left it reading a pubsub that never subscribed.
         retry_sleep = 1
         while True:
+            client: redis.Redis | None = None
+            pubsub: PubSub | None = None
             try:
-                self._redis_connect()
-                self.pubsub.subscribe(self.channel)
+                client = self._client()
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.channel)
                 self.subscription = "subscribed"
-                self.primary = primary_of(self.pubsub.connection)
+                self.primary = primary_of(pubsub.connection)
                 retry_sleep = 1
-                yield from self.pubsub.listen()
+                yield from pubsub.listen()
+                error = "the subscription ended"
             except Exception as exc:  # what python-socketio catches: any failure means resubscribe
-                self.subscription = "down"
-                self.primary = None
-                self._get_logger().error(
-                    f"Cannot receive from redis... retrying in {retry_sleep} secs", extra={"redis_exception": str(exc)}
-                )
-                time.sleep(retry_sleep)
-                retry_sleep = min(retry_sleep * 2, RETRY_CAP)
+                error = str(exc)
+            finally:
+                # Also when the generator is closed: the subscription goes with its connection.
+                if pubsub is not None:
+                    pubsub.close()
+                if client is not None:
+                    client.close()
+            self.subscription = "down"
+            self.primary = None
+            self._get_logger().error(
+                f"Cannot receive from redis... retrying in {retry_sleep} secs", extra={"redis_exception": error}
+            )
+            time.sleep(retry_sleep)
+            retry_sleep = min(retry_sleep * 2, RETRY_CAP)
+
+    def _listen(self) -> Iterator[bytes]:
+        # python-socketio's, minus its closing self.pubsub.unsubscribe(): the listener's subscription is its own and
+        # ends with its generator (above).
+        channel = self.channel.encode("utf-8")
+        for message in self._redis_listen_with_retries():
+            if message["channel"] == channel and message["type"] == "message" and "data" in message:
+                yield message["data"]
 
 
 class IndexedRedisManager(RoomIndex, QueueManager):

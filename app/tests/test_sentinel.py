@@ -8,12 +8,13 @@ a subscription and a publish, recording every command they get.
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,8 @@ class Server:
     def __init__(self, answer: Callable[[list[str]], bytes], context: ssl.SSLContext | None = None) -> None:
         self.answer, self.context = answer, context
         self.commands: list[list[str]] = []
+        # The connections subscribed now (each once its subscription was confirmed).
+        self.subscribers: list[socket.socket] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -62,13 +65,29 @@ class Server:
 
     def _serve(self, conn: socket.socket) -> None:
         with conn, conn.makefile("rb") as reader:
-            while line := reader.readline():
-                words = []
-                for _ in range(int(line[1:])):
-                    size = int(reader.readline()[1:])
-                    words.append(reader.read(size + 2)[:size].decode())
-                self.commands.append(words)
-                conn.sendall(self.answer(words))
+            try:
+                while line := reader.readline():
+                    words = []
+                    for _ in range(int(line[1:])):
+                        size = int(reader.readline()[1:])
+                        words.append(reader.read(size + 2)[:size].decode())
+                    self.commands.append(words)
+                    if words[0].upper() == "PUBLISH":
+                        self._deliver(words[1], words[2])
+                    conn.sendall(self.answer(words))
+                    if words[0].upper() == "SUBSCRIBE":
+                        self.subscribers.append(conn)
+            except OSError:
+                pass  # the client went away
+            finally:
+                if conn in self.subscribers:
+                    self.subscribers.remove(conn)
+
+    def _deliver(self, channel: str, data: str) -> None:
+        """What Redis does with a PUBLISH: the message to every connection subscribed (all of them on one channel)."""
+        for subscriber in list(self.subscribers):
+            with suppress(OSError):  # one that went away meanwhile
+                subscriber.sendall(b"*3\r\n$7\r\nmessage\r\n" + bulks(channel, data))
 
     def close(self) -> None:
         self.listener.close()
@@ -109,10 +128,12 @@ def server_context(pki: dict[str, Path]) -> ssl.SSLContext:
 
 
 @contextmanager
-def queue(context: ssl.SSLContext | None = None) -> Iterator[tuple[Server, Server, str]]:
-    """A primary and a Sentinel naming it; yields both and the Sentinel list of a URL: a dead Sentinel first (a port
-    that refuses), then the live one."""
-    primary = Server(redis_answer, context)
+def queue(
+    context: ssl.SSLContext | None = None, answer: Callable[[list[str]], bytes] = redis_answer
+) -> Iterator[tuple[Server, Server, str]]:
+    """A primary (answering with `answer`) and a Sentinel naming it; yields both and the Sentinel list of a URL: a dead
+    Sentinel first (a port that refuses), then the live one."""
+    primary = Server(answer, context)
     sentinel = Server(sentinel_answer(primary.port), context)
     dead = socket.create_server(("127.0.0.1", 0))
     dead_port = dead.getsockname()[1]
@@ -158,6 +179,48 @@ def test_a_write_only_emitter_publishes_on_the_primary():
         emitter.emit("broadcast", "hello")
         published = [words for words in primary.commands if words[0].upper() == "PUBLISH"]
         assert [(words[1], '"hello"' in words[2]) for words in published] == [(CHANNEL, True)]
+
+
+def until(condition: Callable[[], object], seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("through_sentinel", [False, True], ids=["redis", "sentinel"])
+def test_a_publisher_reconnect_leaves_the_listener_subscribed(through_sentinel: bool):
+    """python-socketio's _publish reconnects (_redis_connect) after a failed publish, from the emitting client's
+    greenlet, while the listener waits on Redis in its own greenlet: connecting to subscribe, or subscribed. Either
+    way the listener must keep its one subscription, receive what is published, and report its own Redis."""
+    connecting, go_on = threading.Event(), threading.Event()
+
+    def answer(words: list[str]) -> bytes:
+        if words[0].upper() == "HELLO" and not connecting.is_set():
+            connecting.set()  # the listener's connection to Redis, before its SUBSCRIBE: held until the test says
+            go_on.wait(10)
+        return redis_answer(words)
+
+    with queue(answer=answer) as (primary, _, sentinels):
+        url = f"redis+sentinel://{sentinels}/0/websocket" if through_sentinel else f"redis://127.0.0.1:{primary.port}/0"
+        manager = rooms.client_manager(url, CHANNEL)
+        received: list[bytes] = []
+
+        def listen() -> None:
+            for data in manager._listen():
+                received.append(data)
+
+        threading.Thread(target=listen, daemon=True).start()
+        assert connecting.wait(10)
+        manager._redis_connect()  # as _publish does after a failed publish: while the listener connects
+        go_on.set()
+        until(lambda: primary.subscribers)
+        manager._redis_connect()  # and while it is subscribed
+        # Another worker broadcasts at once.
+        rooms.QueueManager(url, CHANNEL, write_only=True).emit("broadcast", "after the reconnects")
+        until(lambda: received)
+        assert [json.loads(data)["data"] for data in received] == [["after the reconnects"]]
+        assert [words for words in primary.commands if words[0].upper() == "SUBSCRIBE"] == [["SUBSCRIBE", CHANNEL]]
+        assert (manager.subscription, manager.primary) == ("subscribed", f"127.0.0.1:{primary.port}")
 
 
 def test_over_tls_the_sentinels_and_the_primary_are_verified(pki: dict[str, Path]):
