@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import logging
 
-# python-socketio's Redis manager retries by itself: these are warnings, not errors.
-RETRYING = ("Cannot receive from redis... retrying", "Cannot publish to redis... retrying")
+# python-socketio's Redis manager retries by itself, and the queue manager follows the primary when it moves (see
+# rooms.py): these are warnings, not errors. Logged as errors so that they pass the loggers' ERROR level.
+RETRYING = (
+    "Cannot receive from redis... retrying",
+    "Cannot publish to redis... retrying",
+    "Cannot watch Sentinel",
+    "Redis primary switched",
+)
 
 
 class QueueErrors(logging.Filter):

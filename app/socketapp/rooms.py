@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -133,23 +134,33 @@ def sentinel_url(url: str) -> tuple[list[tuple[str, int]], str | None, dict[str,
     return parse_redis_sentinel_url(plain)
 
 
+def address(host: str, port: int | str) -> str:
+    """host:port, an IPv6 host in brackets: how the manager names a Redis."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def primary_of(connection: Any) -> str | None:
     """host:port of a redis-py connection once connected (under Sentinel: the primary it was sent to)."""
     host, port = getattr(connection, "host", None), getattr(connection, "port", None)
     if not host:
         return None
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return address(str(host), port)
 
 
 # python-socketio doubles its wait between resubscriptions up to 60 s: a healed partition would go unnoticed that
 # long. Here the wait stops growing at 5 s.
 RETRY_CAP = 5
+# Where every Sentinel announces a failover it completed: "<master-name> <old-ip> <old-port> <new-ip> <new-port>".
+SWITCH_CHANNEL = "+switch-master"
+# A Sentinel watcher's wait before it subscribes again after its Sentinel went away.
+WATCH_RETRY = 1
 
 
 class QueueManager(socketio.RedisManager):
     """python-socketio's Redis manager that notices a dead queue, says whether this worker is subscribed and to which
     primary, and reaches the primary through Sentinels over TLS too (python-socketio's own manager speaks to Sentinels
-    in plain text only). Write-only instances emit from outside the app: QueueManager(url, channel, write_only=True).
+    in plain text only), moving to a new primary as soon as a Sentinel announces it. Write-only instances emit from
+    outside the app: QueueManager(url, channel, write_only=True).
     """
 
     def __init__(self, url: str, channel: str, **kwargs: Any) -> None:
@@ -165,6 +176,14 @@ class QueueManager(socketio.RedisManager):
         # host:port of the Redis this worker is subscribed on (the primary, under Sentinel); None while not.
         self.primary: str | None = None
         self.sentinel: redis.sentinel.Sentinel | None = None
+        # The listener's current subscription, for a Sentinel watcher to break when the primary moves.
+        self._listening: PubSub | None = None
+        # The primary the Sentinels announced last, until the listener subscribed after it: every Sentinel announces
+        # the same switch, and only the first announcement is acted on.
+        self._switching_to: str | None = None
+        # Set by a switch acted on: the listener then resubscribes at once, not after its retry wait.
+        self._switched = threading.Event()
+        self._switch_lock = threading.Lock()
 
     def _client(self) -> redis.Redis:
         """A new redis-py client for the queue (it connects on first use): the one way both the publisher and the
@@ -174,12 +193,88 @@ class QueueManager(socketio.RedisManager):
         sentinels, master, login = sentinel_url(self.redis_url)
         options = self.redis_options | login
         if self.sentinel is None:
-            # The Sentinels get the TLS options, not the login nor the db: any client may ask them where the primary
-            # is (python-socketio's manager asks them the same way), and nothing else. One Sentinel object for every
-            # client and reconnect: redis-py asks the one that answered last first.
-            tls = {key: value for key, value in options.items() if key.startswith("ssl")}
-            self.sentinel = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=tls | SENTINEL_OPTIONS, **options)
+            # One Sentinel object for every client and reconnect: redis-py asks the one that answered last first.
+            self.sentinel = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=self._sentinel_options(), **options)
         return self.sentinel.master_for(master or self.channel)
+
+    def _sentinel_options(self) -> dict[str, Any]:
+        # The Sentinels get the TLS options, not the login nor the db: any client may ask them where the primary is
+        # (python-socketio's manager asks them the same way), and nothing else.
+        tls = {key: value for key, value in self.redis_options.items() if key.startswith("ssl")}
+        return tls | SENTINEL_OPTIONS
+
+    def initialize(self) -> None:
+        # python-socketio's (it starts the listener unless write-only), and under Sentinel a watcher per Sentinel:
+        # the Sentinel on a dead primary's host dies with it, so watching one is not enough.
+        super().initialize()
+        if self.write_only or urlsplit(self.redis_url).scheme not in SENTINEL_SCHEMES:
+            return
+        for host, port in sentinel_url(self.redis_url)[0]:
+            self.server.start_background_task(self._watch, host, port)
+
+    def _watch(self, host: str, port: int) -> None:
+        """Follow one Sentinel's failover announcements for as long as the worker runs. A dead primary that sends
+        nothing leaves the subscription on it and a publish waiting on it until TCP keepalive gives up (about 8 s);
+        the Sentinels announce the new primary before that. The Sentinels' default user (no password, as when asked
+        where the primary is) must be allowed to subscribe to the channel."""
+        master = sentinel_url(self.redis_url)[1] or self.channel
+        # Keepalive too: a Sentinel that went down with its host sends nothing, and its watcher would wait forever.
+        keepalive = {key: LIVENESS_OPTIONS[key] for key in ("socket_keepalive", "socket_keepalive_options")}
+        options = self._sentinel_options() | keepalive
+        watching = True  # Log the first failure of a run of them only: a Sentinel stays down as long as its host.
+        while True:
+            client = redis.Redis(host, port, **options)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(SWITCH_CHANNEL)
+                watching = True
+                for message in pubsub.listen():
+                    words = message["data"].decode().split() if message["type"] == "message" else []
+                    if len(words) == 5 and words[0] == master:
+                        self._switch(address(words[3], words[4]), (host, port))
+                error = "the subscription ended"
+            except Exception as exc:  # any failure means subscribe again
+                error = str(exc)
+            finally:
+                pubsub.close()
+                client.close()
+            if watching:
+                self._get_logger().error(
+                    f"Cannot watch Sentinel {address(host, port)} for failovers... retrying every {WATCH_RETRY} secs",
+                    extra={"redis_exception": error},
+                )
+                watching = False
+            time.sleep(WATCH_RETRY)
+
+    def _switch(self, primary: str, announcer: tuple[str, int]) -> None:
+        """The Sentinel at `announcer` made `primary` the primary: subscribe and publish there now."""
+        with self._switch_lock:
+            # Where the listener is subscribed already, or an announcement acted on already (from another Sentinel).
+            if primary in (self.primary, self._switching_to):
+                return
+            self._get_logger().error(
+                f"Redis primary switched to {primary} (from {self.primary or 'no subscription'}): resubscribing"
+            )
+            self._switching_to = primary
+            self._switched.set()
+            # Asked first from now on: it is alive and names the new primary. The one that answered last (redis-py's
+            # choice) may be the one that went down with the old primary, and costs a timeout per question.
+            sentinels = self.sentinel.sentinels if self.sentinel is not None else []
+            for number, client in enumerate(sentinels):
+                kwargs = client.connection_pool.connection_kwargs
+                if (kwargs.get("host"), kwargs.get("port")) == announcer:
+                    sentinels[0], sentinels[number] = client, sentinels[0]  # a swap, as redis-py does: no re-sort
+                    break
+            # The listener's connection to the old primary: reading it fails now (Connection.disconnect shuts the
+            # socket down; under gevent closing it raises in the greenlet reading it), and the listener asks the
+            # Sentinels again.
+            listening = self._listening
+            if listening is not None and listening.connection is not None:
+                listening.connection.disconnect()
+            # A publish waiting on the old primary fails now and python-socketio's _publish reconnects (through the
+            # Sentinels) and publishes again; idle connections reconnect on their next use.
+            if self.redis is not None:
+                self.redis.connection_pool.disconnect()
 
     def _redis_connect(self) -> None:
         # The publisher's (re)connect: python-socketio's _publish calls it after a failed publish, from the greenlet
@@ -194,16 +289,25 @@ class QueueManager(socketio.RedisManager):
         # subscribed connection included (redis-py's Redis.__del__), so the listener resubscribed a second or more
         # later and missed what was published meanwhile; and while this greenlet waited on the network in
         # subscribe(), the swap left it reading a pubsub that never subscribed.
+        # Under Sentinel a watcher may break the subscription when the primary moves (_switch): the listener then
+        # resubscribes at once, on the primary the Sentinels name now.
         retry_sleep = 1
         while True:
             client: redis.Redis | None = None
             pubsub: PubSub | None = None
+            self._switched.clear()  # set again by a switch during this attempt
             try:
                 client = self._client()
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._listening = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
-                self.subscription = "subscribed"
-                self.primary = primary_of(pubsub.connection)
+                with self._switch_lock:
+                    primary = primary_of(pubsub.connection)
+                    if self._switched.is_set() and self._switching_to not in (None, primary):
+                        # The Sentinels named the old primary just before they announced the new one.
+                        raise ConnectionError(f"subscribed on {primary}, the Sentinels switched to the primary since")
+                    self.subscription = "subscribed"
+                    self.primary = primary
+                    self._switching_to = None
                 retry_sleep = 1
                 yield from pubsub.listen()
                 error = "the subscription ended"
@@ -211,16 +315,19 @@ class QueueManager(socketio.RedisManager):
                 error = str(exc)
             finally:
                 # Also when the generator is closed: the subscription goes with its connection.
+                self._listening = None
                 if pubsub is not None:
                     pubsub.close()
                 if client is not None:
                     client.close()
             self.subscription = "down"
             self.primary = None
+            if self._switched.is_set():
+                continue  # broken by a switch (logged then): the Sentinels name the new primary now
             self._get_logger().error(
                 f"Cannot receive from redis... retrying in {retry_sleep} secs", extra={"redis_exception": error}
             )
-            time.sleep(retry_sleep)
+            self._switched.wait(retry_sleep)  # a switch meanwhile ends the wait: the new primary is there
             retry_sleep = min(retry_sleep * 2, RETRY_CAP)
 
     def _listen(self) -> Iterator[bytes]:

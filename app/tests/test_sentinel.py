@@ -1,14 +1,16 @@
 """The message queue through Redis Sentinel (redis+sentinel://, rediss+sentinel://): the worker asks the Sentinels for
 the primary without logging in, logs in to the primary it was named, subscribes there and says which one it is; over
-TLS both the Sentinels' and the primary's certificates are verified against the CA the URL names.
+TLS both the Sentinels' and the primary's certificates are verified against the CA the URL names; when the Sentinels
+announce a new primary, the worker subscribes and publishes there at once.
 
-Real sockets on loopback (TLS with a throw-away CA): a Sentinel and a Redis that answer the protocol just enough for
-a subscription and a publish, recording every command they get.
+Real sockets on loopback (TLS with a throw-away CA): Sentinels and Redis servers that answer the protocol just enough
+for a subscription and a publish, recording every command they get, and that can die without a word or restart.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -18,8 +20,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+import socketio
 
-from socketapp import health, rooms
+from socketapp import health, logs, rooms
 from socketapp.events import Counters
 
 CHANNEL = "flask-socketio"
@@ -46,14 +49,34 @@ class Server:
         self.commands: list[list[str]] = []
         # The connections subscribed now (each once its subscription was confirmed).
         self.subscribers: list[socket.socket] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.connections: set[socket.socket] = set()
+        self.silent = False
+        self.port = 0
+        self.start()
 
-    def _accept(self) -> None:
+    def start(self) -> None:
+        """Listen: on a port of its own, or on the same port again after stop()."""
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        """The process ends (or restarts): no more connections, and its clients' connections closed."""
+        self.listener.close()
+        for conn in list(self.connections):
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)  # ends the read that serves it
+
+    def hang(self) -> None:
+        """Its host dies without a word (no reset): what its clients send is never answered, no more published
+        message reaches them, and new connections are refused (a dead host's would time out)."""
+        self.silent = True
+        self.listener.close()
+
+    def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
-                raw, _ = self.listener.accept()
+                raw, _ = listener.accept()
             except OSError:
                 return  # closed
             try:
@@ -64,6 +87,7 @@ class Server:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        self.connections.add(conn)
         with conn, conn.makefile("rb") as reader:
             try:
                 while line := reader.readline():
@@ -72,19 +96,24 @@ class Server:
                         size = int(reader.readline()[1:])
                         words.append(reader.read(size + 2)[:size].decode())
                     self.commands.append(words)
+                    if self.silent:
+                        continue
                     if words[0].upper() == "PUBLISH":
-                        self._deliver(words[1], words[2])
+                        self.deliver(words[1], words[2])
                     conn.sendall(self.answer(words))
                     if words[0].upper() == "SUBSCRIBE":
                         self.subscribers.append(conn)
             except OSError:
                 pass  # the client went away
             finally:
+                self.connections.discard(conn)
                 if conn in self.subscribers:
                     self.subscribers.remove(conn)
 
-    def _deliver(self, channel: str, data: str) -> None:
+    def deliver(self, channel: str, data: str) -> None:
         """What Redis does with a PUBLISH: the message to every connection subscribed (all of them on one channel)."""
+        if self.silent:
+            return
         for subscriber in list(self.subscribers):
             with suppress(OSError):  # one that went away meanwhile
                 subscriber.sendall(b"*3\r\n$7\r\nmessage\r\n" + bulks(channel, data))
@@ -106,16 +135,20 @@ def redis_answer(words: list[str]) -> bytes:
     return b"+OK\r\n"
 
 
-def sentinel_answer(primary_port: int) -> Callable[[list[str]], bytes]:
-    """A Sentinel that knows one master, `websocket`, on 127.0.0.1:primary_port."""
-    state = ["name", "websocket", "ip", "127.0.0.1", "port", primary_port, "flags", "master"]
-    state += ["num-other-sentinels", 2, "quorum", 2]
+def sentinel_answer(primary_port: int | list[int]) -> Callable[[list[str]], bytes]:
+    """A Sentinel that knows one master, `websocket`, on 127.0.0.1:primary_port (or on the port a list holds now: the
+    test changes it for a failover). Clients may subscribe to its announcements."""
+    named = primary_port if isinstance(primary_port, list) else [primary_port]
 
     def answer(words: list[str]) -> bytes:
         if [word.upper() for word in words[:2]] == ["SENTINEL", "MASTERS"]:
+            state = ["name", "websocket", "ip", "127.0.0.1", "port", named[0], "flags", "master"]
+            state += ["num-other-sentinels", 2, "quorum", 2]
             return b"*1\r\n%%%d\r\n" % (len(state) // 2) + bulks(*state)
         if words[0].upper() == "HELLO":
             return HELLO if "AUTH" not in words else b"-ERR a Sentinel that wants no login got one\r\n"
+        if words[0].upper() == "SUBSCRIBE":
+            return redis_answer(words)
         return b"+PONG\r\n" if words[0].upper() == "PING" else b"+OK\r\n"
 
     return answer
@@ -271,3 +304,119 @@ def test_a_sentinel_url_that_turns_verification_off_is_refused(query: str):
 def test_a_queue_that_is_not_redis_is_refused():
     with pytest.raises(ValueError, match="redis\\+sentinel:// or rediss\\+sentinel:// URL, got amqp://"):
         rooms.client_manager("amqp://guest:guest@10.0.0.1:5672//", CHANNEL)
+
+
+def worker(sentinels: list[Server], query: str = "") -> rooms.QueueManager:
+    """A worker's manager on these Sentinels, started as its Socket.IO server starts it: the listener, and a watcher
+    per Sentinel. Over TLS if `query` names a CA."""
+    scheme = "rediss+sentinel" if query else "redis+sentinel"
+    url = f"{scheme}://" + ",".join(f"127.0.0.1:{sentinel.port}" for sentinel in sentinels) + f"/0/websocket{query}"
+    manager = rooms.client_manager(url, CHANNEL)
+    assert isinstance(manager, rooms.QueueManager)
+    # The app's logger, one per worker: the workers of earlier tests live on (their listeners retry and log).
+    logger = logs.library_logger(f"socketio.server.{id(manager)}", verbose=False, level="INFO")
+    socketio.Server(client_manager=manager, async_mode="threading", logger=logger)
+    manager.initialize()  # what the server does on its first connection
+    return manager
+
+
+def published(server: Server, text: str) -> bool:
+    return any(words[0].upper() == "PUBLISH" and text in words[2] for words in server.commands)
+
+
+def lines(caplog: pytest.LogCaptureFixture, manager: rooms.QueueManager, start: str) -> list[tuple[str, str]]:
+    """What this worker logged that starts with `start`."""
+    name = manager.server.logger.name
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == name and r.msg.startswith(start)]
+
+
+@pytest.mark.parametrize("over_tls", [False, True], ids=["plain", "tls"])
+def test_a_failover_the_sentinels_announce_moves_the_worker_at_once(
+    over_tls: bool, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+):
+    """The primary's host dies without a word, its Sentinel with it: the worker's subscription and a publish on the
+    dead primary would wait for TCP keepalive (about 8 s). The other Sentinels promote a replica and announce it:
+    the worker subscribes there, and publishes there, at once."""
+    pki: dict[str, Path] | None = request.getfixturevalue("pki") if over_tls else None
+    context = server_context(pki) if pki else None
+    query = f"?ssl_ca_certs={pki['ca']}" if pki else ""
+    old, new = Server(redis_answer, context), Server(redis_answer, context)
+    named = [old.port]
+    sentinels = [Server(sentinel_answer(named), context) for _ in range(3)]
+    manager = worker(sentinels, query)
+    until(lambda: manager.primary and all(sentinel.subscribers for sentinel in sentinels))
+    assert manager.primary == f"127.0.0.1:{old.port}"
+    assert [len(sentinel.subscribers) for sentinel in sentinels] == [1, 1, 1]  # a watcher each
+    assert ["SUBSCRIBE", rooms.SWITCH_CHANNEL] in sentinels[0].commands
+    sid = manager.connect("client", "/")
+    manager.emit("broadcast", "before")  # the publisher is connected to the primary too
+
+    old.hang()
+    sentinels[0].hang()
+    named[0] = new.port  # the live Sentinels promoted the replica
+    # A client's broadcast meanwhile: its publish waits on the dead primary.
+    during = threading.Thread(target=manager.emit, args=("broadcast", "during the failover"), daemon=True)
+    during.start()
+    until(lambda: published(old, "during the failover"))
+    assert manager.primary == f"127.0.0.1:{old.port}"  # nothing noticed yet
+    with caplog.at_level(logging.WARNING):
+        started = time.monotonic()
+        for sentinel in sentinels[1:]:  # each announces the same switch
+            sentinel.deliver(rooms.SWITCH_CHANNEL, f"websocket 127.0.0.1 {old.port} 127.0.0.1 {new.port}")
+        # Another worker, on the new primary, puts this worker's client in a room as soon as this one is there.
+        until(lambda: manager.primary == f"127.0.0.1:{new.port}", 3)
+        on_new = f"{'rediss' if pki else 'redis'}://127.0.0.1:{new.port}/0{query}"
+        rooms.QueueManager(on_new, CHANNEL, write_only=True).enter_room(sid, "/", "moved")
+        until(lambda: "moved" in manager.get_rooms(sid, "/") and published(new, "during the failover"), 3)
+        elapsed = time.monotonic() - started
+    assert set(manager.get_rooms(sid, "/")) == {sid, "moved"}
+    assert published(new, "during the failover")
+    # Well under keepalive's 8 s, and under the 2 s a question to the hung Sentinel would cost: the listener and the
+    # publisher ask the Sentinel that announced the switch first.
+    assert elapsed < 1.5
+    # One resubscription and one line for the switch, however many Sentinels announced it; no retry wait.
+    assert [words for words in new.commands if words[0].upper() == "SUBSCRIBE"] == [["SUBSCRIBE", CHANNEL]]
+    assert lines(caplog, manager, "Redis primary switched") == [
+        ("WARNING", f"Redis primary switched to 127.0.0.1:{new.port} (from 127.0.0.1:{old.port}): resubscribing")
+    ]
+    assert lines(caplog, manager, "Cannot receive from redis") == []
+    assert manager.subscription == "subscribed"
+
+
+def test_a_watcher_whose_sentinel_restarts_watches_it_again(caplog: pytest.LogCaptureFixture):
+    old, new = Server(redis_answer), Server(redis_answer)
+    named = [old.port]
+    sentinel = Server(sentinel_answer(named))
+    with caplog.at_level(logging.WARNING):
+        manager = worker([sentinel])
+        until(lambda: manager.primary and sentinel.subscribers)
+        assert manager.primary == f"127.0.0.1:{old.port}"
+        sentinel.stop()
+        until(lambda: lines(caplog, manager, "Cannot watch Sentinel"))
+        time.sleep(rooms.WATCH_RETRY * 1.5)  # it asked again at least once: refused
+        sentinel.start()  # on the same port
+        until(lambda: sentinel.subscribers)
+        named[0] = new.port
+        sentinel.deliver(rooms.SWITCH_CHANNEL, f"websocket 127.0.0.1 {old.port} 127.0.0.1 {new.port}")
+        until(lambda: manager.primary == f"127.0.0.1:{new.port}", 3)
+    assert manager.primary == f"127.0.0.1:{new.port}"
+    assert len(lines(caplog, manager, "Cannot watch Sentinel")) == 1  # once per outage, not once per attempt
+
+
+def test_a_switch_of_another_master_or_to_where_the_worker_is_changes_nothing(caplog: pytest.LogCaptureFixture):
+    primary, other = Server(redis_answer), Server(redis_answer)
+    named = [primary.port]
+    sentinel = Server(sentinel_answer(named))
+    with caplog.at_level(logging.WARNING):
+        manager = worker([sentinel])
+        until(lambda: manager.primary and sentinel.subscribers)
+        sentinel.deliver(rooms.SWITCH_CHANNEL, f"another 127.0.0.1 {primary.port} 127.0.0.1 {other.port}")
+        sentinel.deliver(rooms.SWITCH_CHANNEL, f"websocket 127.0.0.1 {other.port} 127.0.0.1 {primary.port}")
+        # Announcements arrive in order on the watcher's connection: one acted on shows the two before were read.
+        named[0] = other.port
+        sentinel.deliver(rooms.SWITCH_CHANNEL, f"websocket 127.0.0.1 {primary.port} 127.0.0.1 {other.port}")
+        until(lambda: manager.primary == f"127.0.0.1:{other.port}")
+    assert [line for _, line in lines(caplog, manager, "Redis primary switched")] == [
+        f"Redis primary switched to 127.0.0.1:{other.port} (from 127.0.0.1:{primary.port}): resubscribing"
+    ]
+    assert [words for words in primary.commands if words[0].upper() == "SUBSCRIBE"] == [["SUBSCRIBE", CHANNEL]]
