@@ -154,6 +154,11 @@ RETRY_CAP = 5
 SWITCH_CHANNEL = "+switch-master"
 # A Sentinel watcher's wait before it subscribes again after its Sentinel went away.
 WATCH_RETRY = 1
+# Under Sentinel, a publish gives up on a primary that does not answer within these, not redis-py's 5 s each: one
+# client's events wait on its publish, and a primary that died silently held them up to 10 s (a read on the dead
+# connection, then a connect to the address the Sentinels still named), past the announcement of the new primary,
+# which cannot interrupt a connect in progress. A PUBLISH takes well under a millisecond on a live Redis.
+PUBLISH_OPTIONS: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 1}
 
 
 class QueueManager(socketio.RedisManager):
@@ -185,9 +190,9 @@ class QueueManager(socketio.RedisManager):
         self._switched = threading.Event()
         self._switch_lock = threading.Lock()
 
-    def _client(self) -> redis.Redis:
+    def _client(self, **primary: Any) -> redis.Redis:
         """A new redis-py client for the queue (it connects on first use): the one way both the publisher and the
-        listener build theirs."""
+        listener build theirs; under Sentinel, `primary` adds connection options for the primary's connections."""
         if urlsplit(self.redis_url).scheme not in SENTINEL_SCHEMES:
             return redis.Redis.from_url(self.redis_url, **self.redis_options)  # as python-socketio's manager does
         sentinels, master, login = sentinel_url(self.redis_url)
@@ -195,7 +200,7 @@ class QueueManager(socketio.RedisManager):
         if self.sentinel is None:
             # One Sentinel object for every client and reconnect: redis-py asks the one that answered last first.
             self.sentinel = redis.sentinel.Sentinel(sentinels, sentinel_kwargs=self._sentinel_options(), **options)
-        return self.sentinel.master_for(master or self.channel)
+        return self.sentinel.master_for(master or self.channel, **primary)
 
     def _sentinel_options(self) -> dict[str, Any]:
         # The Sentinels get the TLS options, not the login nor the db: any client may ask them where the primary is
@@ -279,7 +284,7 @@ class QueueManager(socketio.RedisManager):
     def _redis_connect(self) -> None:
         # The publisher's (re)connect: python-socketio's _publish calls it after a failed publish, from the greenlet
         # of whichever client emitted. It touches the publisher's client only; the listener has its own (below).
-        self.redis = self._client()
+        self.redis = self._client(**PUBLISH_OPTIONS)
         self.connected = True
 
     def _redis_listen_with_retries(self) -> Iterator[dict[str, Any]]:
